@@ -1,0 +1,1 @@
+//! Talking to Microsoft: token provider, one HTTP pipeline, Graph and ARM paging.

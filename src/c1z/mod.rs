@@ -1,0 +1,1 @@
+//! The `.c1z` writer (full snapshots and diffs) and a reader for tests.

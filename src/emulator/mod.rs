@@ -1,0 +1,1 @@
+//! A simulated tenant that speaks the Graph and ARM wire formats, for demo, tests and benchmarks.

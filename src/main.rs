@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    baton_azure_delta::cli::main()
+}

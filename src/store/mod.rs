@@ -1,0 +1,1 @@
+//! The sled store: source items, cursors, change log.

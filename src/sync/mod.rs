@@ -1,0 +1,1 @@
+//! The sync engine: baseline, delta rounds, reconcile, reset, scheduler.
