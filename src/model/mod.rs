@@ -2,6 +2,7 @@
 //! projection from stored source objects to those records.
 
 pub mod proto;
+pub mod projection;
 pub mod record;
 
 pub use record::{Record, Table};
