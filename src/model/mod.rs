@@ -5,4 +5,4 @@ pub mod proto;
 pub mod projection;
 pub mod record;
 
-pub use record::{Record, Table};
+pub use record::{Record, RecordChange, Table};

@@ -89,3 +89,13 @@ impl Record {
         })
     }
 }
+
+/// The net change of one record between two points of the change log: `old` is the record as
+/// it was (None: it did not exist), `new` as it is now (None: it is gone).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecordChange {
+    pub table: Table,
+    pub external_id: String,
+    pub old: Option<Record>,
+    pub new: Option<Record>,
+}

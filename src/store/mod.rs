@@ -8,16 +8,16 @@
 //!     /// Opens or creates the store. A store from an older schema is migrated; one that fails
 //!     /// its integrity check is moved aside (warning) and a fresh one is created.
 //!     pub fn open(dir: &Path, options: ProjectionOptions) -> anyhow::Result<Store>;
-//!     /// Commits one page atomically: the item changes, the records they change (projected and
-//!     /// diffed, appended to the change log), and the feed's new cursor. Items written with
-//!     /// `mark = Some(generation)` are stamped for mark and sweep. Idempotent: applying the same
-//!     /// page twice changes nothing the second time.
-//!     pub fn commit_page(&self, feed: &str, changes: &[Change], mark: Option<Generation>, cursor: Option<&serde_json::Value>) -> anyhow::Result<CommitOutcome>;
-//!     /// Starts a baseline of `feed`: returns the generation its pages must be marked with.
-//!     pub fn begin_baseline(&self, feed: &str) -> anyhow::Result<Generation>;
-//!     /// Ends a baseline: removes every item of `collections` (optionally only ids with `prefix`)
-//!     /// not marked with `generation` (mark and sweep), and stores the cursor, atomically.
-//!     pub fn finish_baseline(&self, feed: &str, generation: Generation, collections: &[(Collection, Option<String>)], cursor: &serde_json::Value) -> anyhow::Result<CommitOutcome>;
+//!     /// Starts a round of `feed` and returns its generation: every item a page of this round
+//!     /// writes is marked with it, so the round can sweep what it did not see.
+//!     pub fn begin_round(&self, feed: &str) -> anyhow::Result<Generation>;
+//!     /// Commits one page atomically: the item changes (marked with `generation`), then the
+//!     /// sweeps (every item of each scope NOT marked with `generation` is removed: the scopes a
+//!     /// round has now listed completely, e.g. a baseline's whole collections, or one service
+//!     /// principal's assignments `(AppRoleAssignment, Some("<spId>/"))`), the records all that
+//!     /// changes (projected and diffed, appended to the change log), and the feed's new cursor
+//!     /// (opaque JSON owned by the engine). Idempotent: the same page twice changes nothing more.
+//!     pub fn commit_page(&self, feed: &str, changes: &[Change], generation: Generation, sweep: &[(Collection, Option<String>)], cursor: Option<&serde_json::Value>) -> anyhow::Result<CommitOutcome>;
 //!     pub fn cursor(&self, feed: &str) -> anyhow::Result<Option<FeedState>>;   // cursor + when it was written + last round outcome
 //!     pub fn item(&self, key: &ItemKey) -> anyhow::Result<Option<serde_json::Value>>;
 //!     pub fn item_ids(&self, collection: Collection, prefix: &str) -> anyhow::Result<Vec<String>>;
