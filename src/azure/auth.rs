@@ -1,0 +1,149 @@
+//! Tokens: one `azure_identity` credential chosen by config, shared HTTP client and authority
+//! host, a token per audience (Graph, ARM). `azure_identity` caches tokens per scope and renews
+//! them five minutes before expiry; on top of that, a 401 from an API makes the pipeline call
+//! [`TokenProvider::renew`], which replaces the credential (and so its cache) once, because the
+//! cached token may have been revoked or expired early by the service's clock.
+
+use std::sync::{Arc, RwLock};
+
+use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
+use azure_core::credentials::TokenCredential;
+use azure_core::error::ErrorKind;
+use azure_core::http::{ClientOptions, Transport};
+use azure_identity::{
+    AzureCliCredential, ClientSecretCredential, ClientSecretCredentialOptions,
+    ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId,
+    WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
+};
+
+use super::{ApiError, ClientConfig, Credential, Secret};
+
+type Builder = Box<dyn Fn() -> azure_core::Result<Arc<dyn TokenCredential>> + Send + Sync>;
+
+pub(crate) struct TokenProvider {
+    build: Builder,
+    /// The credential in use and its generation; a renewal bumps the generation so concurrent
+    /// 401s for the same stale token replace the credential only once.
+    current: RwLock<(u64, Arc<dyn TokenCredential>)>,
+}
+
+/// A bearer token and the credential generation that produced it.
+pub(crate) struct BearerToken {
+    pub(crate) value: Secret,
+    pub(crate) generation: u64,
+}
+
+impl TokenProvider {
+    pub(crate) fn new(config: &ClientConfig, http: reqwest::Client) -> Result<Self, ApiError> {
+        let mut cloud = CustomConfiguration::default();
+        cloud.authority_host = config
+            .endpoints
+            .authority_host
+            .as_str()
+            .trim_end_matches('/')
+            .to_owned();
+        let options = ClientOptions {
+            transport: Some(Transport::new(Arc::new(http))),
+            cloud: Some(Arc::new(CloudConfiguration::Custom(cloud))),
+            ..Default::default()
+        };
+        let credential = config.credential.clone();
+        let build: Builder = Box::new(move || build_credential(&credential, options.clone()));
+        let first = build().map_err(|e| ApiError::Authentication {
+            message: format!("cannot set up the credential: {e}"),
+        })?;
+        Ok(TokenProvider {
+            build,
+            current: RwLock::new((0, first)),
+        })
+    }
+
+    /// A token for `scope` (`<root>/.default`), from the credential's cache when still fresh.
+    pub(crate) async fn token(&self, scope: &str) -> Result<BearerToken, ApiError> {
+        let (generation, credential) = {
+            let guard = self
+                .current
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            (guard.0, guard.1.clone())
+        };
+        let token = credential
+            .get_token(&[scope], None)
+            .await
+            .map_err(|e| token_error(scope, &e))?;
+        Ok(BearerToken {
+            value: Secret::new(token.token.secret()),
+            generation,
+        })
+    }
+
+    /// Drops every cached token by starting a fresh credential, unless another request already
+    /// did so since `generation` was handed out.
+    pub(crate) fn renew(&self, generation: u64) -> Result<(), ApiError> {
+        let mut guard = self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if guard.0 == generation {
+            let fresh = (self.build)().map_err(|e| ApiError::Authentication {
+                message: format!("cannot set up the credential: {e}"),
+            })?;
+            *guard = (generation + 1, fresh);
+        }
+        Ok(())
+    }
+}
+
+fn build_credential(
+    credential: &Credential,
+    client_options: ClientOptions,
+) -> azure_core::Result<Arc<dyn TokenCredential>> {
+    Ok(match credential {
+        Credential::ClientSecret {
+            tenant_id,
+            client_id,
+            client_secret,
+        } => ClientSecretCredential::new(
+            tenant_id,
+            client_id.clone(),
+            client_secret.expose().to_owned().into(),
+            Some(ClientSecretCredentialOptions { client_options }),
+        )?,
+        Credential::ManagedIdentity { client_id } => {
+            ManagedIdentityCredential::new(Some(ManagedIdentityCredentialOptions {
+                user_assigned_id: client_id.clone().map(UserAssignedId::ClientId),
+                client_options,
+            }))?
+        }
+        Credential::WorkloadIdentity => {
+            let mut options = WorkloadIdentityCredentialOptions::default();
+            options.credential_options.client_options = client_options;
+            WorkloadIdentityCredential::new(Some(options))?
+        }
+        Credential::AzureCli => AzureCliCredential::new(None)?,
+    })
+}
+
+/// A failed token request is an authentication problem unless it never got a real answer
+/// (connection failure, 5xx, 429 at the authority): that one is worth retrying later.
+fn token_error(scope: &str, error: &azure_core::Error) -> ApiError {
+    let message = format!("could not get a token for {scope}: {error}");
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if let Some(core) = e.downcast_ref::<azure_core::Error>() {
+            let transient = match core.kind() {
+                ErrorKind::Connection | ErrorKind::Io => true,
+                ErrorKind::HttpResponse { status, .. } => {
+                    let code = u16::from(*status);
+                    code == 429 || code >= 500
+                }
+                _ => false,
+            };
+            if transient {
+                return ApiError::Unavailable { message };
+            }
+        }
+        source = e.source();
+    }
+    ApiError::Authentication { message }
+}

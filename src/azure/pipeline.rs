@@ -1,0 +1,375 @@
+//! The one HTTP pipeline for Graph and ARM. Per request: wait for the API's budget (throttle
+//! gate, token bucket), take a concurrency slot, attach a bearer token, send, classify the
+//! answer, and retry what is transient:
+//!
+//! - 429, and 503 with `Retry-After`: close the API's throttle gate for that long (all requests
+//!   pause), slow its bucket, retry;
+//! - 500/502/504/503, dropped connections, timeouts, unreadable 2xx bodies: jittered exponential
+//!   backoff, retry (requests that are not idempotent are only retried when the request
+//!   provably never reached the server: a connect error or a throttling answer);
+//! - 401: renew the token once and retry;
+//! - after `max_attempts`: `ApiError::Unavailable`.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap};
+use serde_json::Value;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use url::Url;
+
+use super::auth::TokenProvider;
+use super::budget::Budget;
+use super::counters::{Api, CounterSet, Counters, endpoint_class};
+use super::response::{Verdict, classify};
+use super::{ApiError, ClientConfig, RetryPolicy};
+
+/// Per-API state: where it lives, its token audience, its concurrency and budget.
+struct Lane {
+    base: Url,
+    scope: String,
+    slots: Semaphore,
+    budget: Budget,
+}
+
+pub(crate) struct Pipeline {
+    http: reqwest::Client,
+    auth: TokenProvider,
+    graph: Lane,
+    arm: Lane,
+    retry: RetryPolicy,
+    counters: CounterSet,
+}
+
+/// One logical request (retries included).
+pub(crate) struct Call<'a> {
+    pub(crate) api: Api,
+    pub(crate) method: Method,
+    pub(crate) url: Url,
+    pub(crate) headers: &'a [(&'a str, &'a str)],
+    pub(crate) body: Option<&'a Value>,
+    /// Safe to repeat after an unknown outcome (GET, PUT, DELETE, a `$batch` of GETs).
+    pub(crate) idempotent: bool,
+}
+
+/// A successful answer.
+pub(crate) struct Reply {
+    pub(crate) body: Value,
+    /// `x-ms-resource-unit` of this answer, when Graph sent it.
+    pub(crate) resource_units: Option<u64>,
+}
+
+impl Pipeline {
+    pub(crate) fn new(config: &ClientConfig) -> Result<Self, ApiError> {
+        config.validate()?;
+        let http = http_client(config)?;
+        let auth = TokenProvider::new(config, http.clone())?;
+        let lane = |base: &Url, scope: String, rpm: Option<u32>| Lane {
+            base: base.clone(),
+            scope,
+            slots: Semaphore::new(config.max_concurrency),
+            budget: Budget::new(rpm),
+        };
+        let endpoints = &config.endpoints;
+        Ok(Pipeline {
+            graph: lane(
+                &endpoints.graph,
+                endpoints.graph_scope(),
+                config.graph_requests_per_minute,
+            ),
+            arm: lane(
+                &endpoints.arm,
+                endpoints.arm_scope(),
+                config.arm_requests_per_minute,
+            ),
+            http,
+            auth,
+            retry: config.retry.clone(),
+            counters: CounterSet::default(),
+        })
+    }
+
+    fn lane(&self, api: Api) -> &Lane {
+        match api {
+            Api::Graph => &self.graph,
+            Api::Arm => &self.arm,
+        }
+    }
+
+    /// Fetches a token for both audiences: a wrong secret, tenant or client id fails here.
+    pub(crate) async fn check_credentials(&self) -> Result<(), ApiError> {
+        for api in [Api::Graph, Api::Arm] {
+            self.auth.token(&self.lane(api).scope).await?;
+        }
+        Ok(())
+    }
+
+    /// Turns a caller's URL into an absolute one on this API's host. Relative URLs are
+    /// `path?query` under the API root; absolute ones (nextLink, deltaLink, Location) are
+    /// replayed unchanged but must point at the same origin, since a bearer token goes with them.
+    pub(crate) fn resolve(&self, api: Api, url: &str) -> Result<Url, ApiError> {
+        let base = &self.lane(api).base;
+        if url.starts_with("https://") || url.starts_with("http://") {
+            let absolute = Url::parse(url).map_err(|e| bad_url(url, &e.to_string()))?;
+            if absolute.origin() != base.origin() {
+                return Err(bad_url(
+                    url,
+                    &format!(
+                        "it points outside the {api} endpoint {}; refusing to send a token there",
+                        base.origin().ascii_serialization()
+                    ),
+                ));
+            }
+            return Ok(absolute);
+        }
+        if !url.starts_with('/') {
+            return Err(bad_url(
+                url,
+                "expected a path starting with '/' or an absolute URL",
+            ));
+        }
+        let joined = format!("{}{url}", base.as_str().trim_end_matches('/'));
+        Url::parse(&joined).map_err(|e| bad_url(url, &e.to_string()))
+    }
+
+    pub(crate) fn throttled(&self, api: Api, retry_after: Duration, count: u64) {
+        self.counters.throttled(api, count);
+        self.lane(api).budget.throttled(retry_after);
+    }
+
+    pub(crate) fn count_resource_units(&self, api: Api, units: u64) {
+        self.counters.resource_units(api, units);
+    }
+
+    pub(crate) fn counters(&self) -> Counters {
+        let mut snapshot = self.counters.snapshot();
+        snapshot.graph.effective_requests_per_minute =
+            self.graph.budget.effective_requests_per_minute();
+        snapshot.arm.effective_requests_per_minute =
+            self.arm.budget.effective_requests_per_minute();
+        snapshot
+    }
+
+    pub(crate) async fn send(&self, call: Call<'_>) -> Result<Reply, ApiError> {
+        let lane = self.lane(call.api);
+        let endpoint = endpoint_class(call.api, call.method.as_str(), call.url.path());
+        let mut attempt: u32 = 1;
+        let mut token_renewed = false;
+        loop {
+            let waited = lane.budget.acquire().await;
+            let token = self.auth.token(&lane.scope).await?;
+            self.counters.attempt(call.api, &endpoint, waited);
+            let started = Instant::now();
+            let exchanged = {
+                let _slot = lane.slots.acquire().await.map_err(|_| ApiError::Other {
+                    status: None,
+                    code: "ClientClosed".into(),
+                    message: "the HTTP pipeline was shut down".into(),
+                })?;
+                self.exchange(&call, &token.value).await
+            };
+            let elapsed_ms = started.elapsed().as_millis();
+
+            let (retry_reason, delay) = match exchanged {
+                Err(failure) => {
+                    self.counters.transport_error(call.api);
+                    tracing::debug!(api = %call.api, %endpoint, elapsed_ms, attempt, error = %failure.message, "azure request failed");
+                    if !call.idempotent && !failure.never_sent {
+                        return Err(ApiError::Unavailable {
+                            message: format!(
+                                "{endpoint}: {} (not retried: the request may have been applied)",
+                                failure.message
+                            ),
+                        });
+                    }
+                    (failure.message, self.backoff(attempt))
+                }
+                Ok((status, headers, bytes)) => {
+                    self.counters.status(call.api, status);
+                    let resource_units = resource_units(&headers);
+                    if let Some(units) = resource_units {
+                        self.counters.resource_units(call.api, units);
+                    }
+                    tracing::debug!(api = %call.api, %endpoint, status, elapsed_ms, attempt, "azure request");
+                    match classify(status, &headers, &bytes) {
+                        Verdict::Success(body) => {
+                            lane.budget.succeeded();
+                            return Ok(Reply {
+                                body,
+                                resource_units,
+                            });
+                        }
+                        Verdict::Failed(error) => return Err(error),
+                        Verdict::Unauthorized(error) => {
+                            if token_renewed {
+                                return Err(error);
+                            }
+                            token_renewed = true;
+                            self.auth.renew(token.generation)?;
+                            self.counters.retry(call.api);
+                            tracing::info!(api = %call.api, %endpoint, "401 from the API; renewing the token once");
+                            continue;
+                        }
+                        Verdict::Throttled {
+                            retry_after,
+                            reason,
+                        } => {
+                            let wait = retry_after.unwrap_or_else(|| self.backoff(attempt));
+                            if wait > self.retry.max_retry_after {
+                                return Err(ApiError::Unavailable {
+                                    message: format!(
+                                        "{endpoint}: {reason}; asked to wait {}s, more than the {}s allowed",
+                                        wait.as_secs(),
+                                        self.retry.max_retry_after.as_secs()
+                                    ),
+                                });
+                            }
+                            // The gate makes this and every other request wait.
+                            self.throttled(call.api, wait, u64::from(status == 429));
+                            (reason, Duration::ZERO)
+                        }
+                        Verdict::Transient { reason } => {
+                            if !call.idempotent {
+                                return Err(ApiError::Unavailable {
+                                    message: format!(
+                                        "{endpoint}: {reason} (not retried: the request may have been applied)"
+                                    ),
+                                });
+                            }
+                            (reason, self.backoff(attempt))
+                        }
+                    }
+                }
+            };
+
+            if attempt >= self.retry.max_attempts {
+                return Err(ApiError::Unavailable {
+                    message: format!(
+                        "{endpoint}: gave up after {attempt} attempts; last: {retry_reason}"
+                    ),
+                });
+            }
+            attempt += 1;
+            self.counters.retry(call.api);
+            tracing::info!(api = %call.api, %endpoint, attempt, delay_ms = delay.as_millis(), reason = %retry_reason, "retrying azure request");
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// One HTTP exchange, body read in full.
+    async fn exchange(
+        &self,
+        call: &Call<'_>,
+        token: &super::Secret,
+    ) -> Result<(u16, HeaderMap, bytes::Bytes), TransportFailure> {
+        let mut request = self
+            .http
+            .request(call.method.clone(), call.url.clone())
+            .header(AUTHORIZATION, format!("Bearer {}", token.expose()))
+            .header(ACCEPT, "application/json");
+        for (name, value) in call.headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = call.body {
+            request = request.json(body);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| TransportFailure::from_reqwest(&e))?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| TransportFailure::from_reqwest(&e))?;
+        Ok((status, headers, bytes))
+    }
+
+    /// Exponential backoff with "equal jitter": half the step fixed, half random, so retries
+    /// from many requests spread out but never fire immediately.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let exponent = attempt.saturating_sub(1).min(20);
+        let step = self
+            .retry
+            .base_delay
+            .saturating_mul(1 << exponent)
+            .min(self.retry.max_delay);
+        let half = step / 2;
+        half + half.mul_f64(rand::random_range(0.0..=1.0))
+    }
+}
+
+struct TransportFailure {
+    message: String,
+    /// The request certainly did not reach the server (connection refused, TLS failure).
+    never_sent: bool,
+}
+
+impl TransportFailure {
+    fn from_reqwest(error: &reqwest::Error) -> Self {
+        let kind = if error.is_timeout() {
+            "timed out"
+        } else if error.is_connect() {
+            "could not connect"
+        } else if error.is_body() || error.is_decode() {
+            "response body cut short"
+        } else {
+            "connection failed"
+        };
+        // Without the URL: it can be long, and nothing in it helps more than the endpoint class.
+        let mut detail = error.to_string();
+        let mut source = std::error::Error::source(error);
+        while let Some(inner) = source {
+            detail = format!("{detail}: {inner}");
+            source = inner.source();
+        }
+        let detail = detail.replace(error.url().map_or("", Url::as_str), "<url>");
+        TransportFailure {
+            message: format!("{kind} ({detail})"),
+            never_sent: error.is_connect(),
+        }
+    }
+}
+
+fn resource_units(headers: &HeaderMap) -> Option<u64> {
+    let value = headers.get("x-ms-resource-unit")?.to_str().ok()?.trim();
+    value
+        .parse::<u64>()
+        .ok()
+        .or_else(|| value.parse::<f64>().ok().map(|v| v.round().max(0.0) as u64))
+}
+
+fn http_client(config: &ClientConfig) -> Result<reqwest::Client, ApiError> {
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10).min(config.request_timeout))
+        .timeout(config.request_timeout)
+        .user_agent(concat!(
+            env!("CARGO_PKG_NAME"),
+            "/",
+            env!("CARGO_PKG_VERSION")
+        ));
+    if let Some(pem) = &config.extra_ca_pem {
+        let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
+            super::config::config_error(format!("extra_ca_pem is not valid PEM: {e}"))
+        })?;
+        if certs.is_empty() {
+            return Err(super::config::config_error(
+                "extra_ca_pem holds no certificate".into(),
+            ));
+        }
+        builder = builder.tls_certs_merge(certs);
+    }
+    builder
+        .build()
+        .map_err(|e| super::config::config_error(format!("cannot build the HTTP client: {e}")))
+}
+
+fn bad_url(url: &str, why: &str) -> ApiError {
+    ApiError::Other {
+        status: None,
+        code: "InvalidUrl".into(),
+        message: format!("bad request URL {url:?}: {why}"),
+    }
+}
