@@ -9,7 +9,7 @@ use std::sync::{Arc, RwLock};
 use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
 use azure_core::credentials::TokenCredential;
 use azure_core::error::ErrorKind;
-use azure_core::http::{ClientOptions, Transport};
+use azure_core::http::{ClientOptions, ExponentialRetryOptions, RetryOptions, Transport};
 use azure_identity::{
     AzureCliCredential, ClientSecretCredential, ClientSecretCredentialOptions,
     ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId,
@@ -42,8 +42,20 @@ impl TokenProvider {
             .as_str()
             .trim_end_matches('/')
             .to_owned();
+        // The token endpoint gets the same retry budget as the APIs, so an unreachable or
+        // untrusted authority fails after `max_attempts`, not after azure_core's default minute.
+        let to_time = |d: std::time::Duration| {
+            azure_core::time::Duration::try_from(d).unwrap_or(azure_core::time::Duration::MAX)
+        };
+        let retry = RetryOptions::exponential(ExponentialRetryOptions {
+            initial_delay: to_time(config.retry.base_delay),
+            max_retries: config.retry.max_attempts.saturating_sub(1),
+            max_delay: to_time(config.retry.max_delay),
+            ..Default::default()
+        });
         let options = ClientOptions {
             transport: Some(Transport::new(Arc::new(http))),
+            retry,
             cloud: Some(Arc::new(CloudConfiguration::Custom(cloud))),
             ..Default::default()
         };
@@ -127,7 +139,17 @@ fn build_credential(
 /// A failed token request is an authentication problem unless it never got a real answer
 /// (connection failure, 5xx, 429 at the authority): that one is worth retrying later.
 fn token_error(scope: &str, error: &azure_core::Error) -> ApiError {
-    let message = format!("could not get a token for {scope}: {error}");
+    // azure_core's top-level text can be as vague as "retry policy expired"; the causes below
+    // it (a TLS or DNS failure, an AADSTS description) are what an operator needs.
+    let mut message = format!("could not get a token for {scope}: {error}");
+    let mut source = std::error::Error::source(error);
+    while let Some(e) = source {
+        let text = e.to_string();
+        if !message.contains(&text) {
+            message = format!("{message}: {text}");
+        }
+        source = e.source();
+    }
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = source {
         if let Some(core) = e.downcast_ref::<azure_core::Error>() {

@@ -1,0 +1,856 @@
+//! The azure client against a scripted TLS server on 127.0.0.1 that plays the Entra token
+//! endpoint and Graph/ARM answers. The server is this file's own (not `src/emulator`): each test
+//! scripts the exact wire answers it needs and then checks what the client did with them.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Form, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use baton_azure_delta::azure::{
+    ApiError, AzureClient, BatchRequest, ClientConfig, Credential, Endpoints, RetryPolicy, Secret,
+};
+use futures::StreamExt;
+use serde_json::{Value, json};
+use url::Url;
+
+const TENANT: &str = "00000000-0000-0000-0000-00000000aaaa";
+const RIGHT_SECRET: &str = "right-secret-value";
+
+/// One scripted answer for one `path?query`.
+enum Scripted {
+    Json {
+        status: u16,
+        headers: Vec<(&'static str, String)>,
+        body: String,
+    },
+    /// The handler panics: the connection is torn down with no answer.
+    Drop,
+    /// Never answers (the client's timeout must fire).
+    Hang,
+    /// 200, part of a JSON body, then the body stream fails.
+    Truncated,
+    /// Sleeps, then answers 200 (for concurrency measurements).
+    Slow(Duration),
+}
+
+fn json_answer(status: u16, body: Value) -> Scripted {
+    Scripted::Json {
+        status,
+        headers: vec![],
+        body: body.to_string(),
+    }
+}
+
+fn with_headers(status: u16, headers: &[(&'static str, &str)], body: Value) -> Scripted {
+    Scripted::Json {
+        status,
+        headers: headers.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+        body: body.to_string(),
+    }
+}
+
+fn graph_error(code: &str, message: &str) -> Value {
+    json!({"error": {"code": code, "message": message, "innerError": {"request-id": "r1"}}})
+}
+
+/// What the server saw of one API request.
+#[derive(Clone)]
+struct Seen {
+    path_and_query: String,
+    bearer: String,
+    body: Option<Value>,
+    at: Instant,
+}
+
+#[derive(Default)]
+struct ServerState {
+    scripts: Mutex<HashMap<String, VecDeque<Scripted>>>,
+    seen: Mutex<Vec<Seen>>,
+    token_scopes: Mutex<Vec<String>>,
+    issued: AtomicU64,
+    token_lifetime_secs: AtomicI64,
+    rejected_tokens: Mutex<HashSet<String>>,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+}
+
+struct TestServer {
+    addr: SocketAddr,
+    ca_pem: Vec<u8>,
+    state: Arc<ServerState>,
+}
+
+impl TestServer {
+    async fn start() -> TestServer {
+        let cert = rcgen::generate_simple_self_signed(vec![
+            "127.0.0.1".to_string(),
+            "localhost".to_string(),
+        ])
+        .unwrap();
+        let cert_pem = cert.cert.pem();
+        let key_pem = cert.signing_key.serialize_pem();
+        let tls = axum_server::tls_rustls::RustlsConfig::from_pem(
+            cert_pem.clone().into_bytes(),
+            key_pem.into_bytes(),
+        )
+        .await
+        .unwrap();
+        let state = Arc::new(ServerState::default());
+        state.token_lifetime_secs.store(3600, Ordering::SeqCst);
+        let app = Router::new()
+            .route("/{tenant}/oauth2/v2.0/token", post(token))
+            .fallback(api)
+            .with_state(state.clone());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = axum_server::from_tcp_rustls(listener, tls).unwrap();
+        tokio::spawn(async move { server.serve(app.into_make_service()).await });
+        TestServer {
+            addr,
+            ca_pem: cert_pem.into_bytes(),
+            state,
+        }
+    }
+
+    /// Graph on `https://127.0.0.1:port`, ARM on `https://localhost:port`: one server, but two
+    /// origins, so the two token audiences differ as they do against Microsoft.
+    fn endpoints(&self) -> Endpoints {
+        let port = self.addr.port();
+        Endpoints {
+            authority_host: Url::parse(&format!("https://127.0.0.1:{port}")).unwrap(),
+            graph: Url::parse(&format!("https://127.0.0.1:{port}")).unwrap(),
+            arm: Url::parse(&format!("https://localhost:{port}")).unwrap(),
+        }
+    }
+
+    fn config(&self, secret: &str) -> ClientConfig {
+        let mut config = ClientConfig::new(
+            self.endpoints(),
+            Credential::ClientSecret {
+                tenant_id: TENANT.into(),
+                client_id: "11111111-2222-3333-4444-555555555555".into(),
+                client_secret: Secret::new(secret),
+            },
+        );
+        config.extra_ca_pem = Some(self.ca_pem.clone());
+        config.retry = RetryPolicy {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(20),
+            max_delay: Duration::from_millis(200),
+            max_retry_after: Duration::from_secs(30),
+        };
+        config.request_timeout = Duration::from_secs(5);
+        config
+    }
+
+    async fn client(&self) -> AzureClient {
+        AzureClient::new(self.config(RIGHT_SECRET)).await.unwrap()
+    }
+
+    fn script(&self, path_and_query: &str, answers: Vec<Scripted>) {
+        self.state
+            .scripts
+            .lock()
+            .unwrap()
+            .entry(path_and_query.to_owned())
+            .or_default()
+            .extend(answers);
+    }
+
+    fn seen(&self, path_and_query: &str) -> Vec<Seen> {
+        self.state
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.path_and_query == path_and_query)
+            .cloned()
+            .collect()
+    }
+
+    fn tokens_issued(&self) -> u64 {
+        self.state.issued.load(Ordering::SeqCst)
+    }
+}
+
+async fn token(
+    State(state): State<Arc<ServerState>>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    if form.get("client_secret").map(String::as_str) != Some(RIGHT_SECRET) {
+        let body = json!({
+            "error": "invalid_client",
+            "error_description": "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.",
+            "error_codes": [7000215],
+            "timestamp": "2026-11-26 04:00:00Z",
+            "trace_id": "t", "correlation_id": "c"
+        });
+        return (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+    }
+    state
+        .token_scopes
+        .lock()
+        .unwrap()
+        .push(form.get("scope").cloned().unwrap_or_default());
+    let n = state.issued.fetch_add(1, Ordering::SeqCst) + 1;
+    let lifetime = state.token_lifetime_secs.load(Ordering::SeqCst);
+    axum::Json(json!({
+        "token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime,
+        "access_token": format!("tok-{n}")
+    }))
+    .into_response()
+}
+
+async fn api(
+    State(state): State<Arc<ServerState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path_and_query = uri
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default()
+        .to_owned();
+    state.seen.lock().unwrap().push(Seen {
+        path_and_query: path_and_query.clone(),
+        bearer: bearer.clone(),
+        body: serde_json::from_slice(&body).ok(),
+        at: Instant::now(),
+    });
+    if !bearer.starts_with("tok-") || state.rejected_tokens.lock().unwrap().contains(&bearer) {
+        let body = graph_error(
+            "InvalidAuthenticationToken",
+            "Lifetime validation failed, the token is expired.",
+        );
+        return (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+    }
+    let next = state
+        .scripts
+        .lock()
+        .unwrap()
+        .get_mut(&path_and_query)
+        .and_then(VecDeque::pop_front);
+    match next {
+        None => {
+            let body = graph_error(
+                "Request_ResourceNotFound",
+                &format!("{method} {path_and_query} not scripted"),
+            );
+            (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
+        }
+        Some(Scripted::Json {
+            status,
+            headers,
+            body,
+        }) => {
+            let mut response = Response::builder()
+                .status(status)
+                .header("content-type", "application/json");
+            for (name, value) in headers {
+                response = response.header(name, value);
+            }
+            response.body(Body::from(body)).unwrap()
+        }
+        Some(Scripted::Drop) => panic!("scripted connection drop"),
+        Some(Scripted::Hang) => std::future::pending().await,
+        Some(Scripted::Truncated) => {
+            let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
+                Ok(Bytes::from_static(b"{\"value\":[{\"id\":\"1\"}")),
+                Err(std::io::Error::other("scripted truncation")),
+            ];
+            Response::builder()
+                .status(200)
+                .header("content-type", "application/json")
+                .body(Body::from_stream(futures::stream::iter(chunks)))
+                .unwrap()
+        }
+        Some(Scripted::Slow(delay)) => {
+            let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            state.max_in_flight.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(delay).await;
+            state.in_flight.fetch_sub(1, Ordering::SeqCst);
+            axum::Json(json!({"ok": true})).into_response()
+        }
+    }
+}
+
+#[tokio::test]
+async fn tokens_come_from_the_authority_through_the_extra_ca_one_per_audience() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    client.check_credentials().await.unwrap();
+    let port = server.addr.port();
+    let mut scopes = server.state.token_scopes.lock().unwrap().clone();
+    scopes.sort();
+    assert_eq!(
+        scopes,
+        vec![
+            format!("https://127.0.0.1:{port}/.default"),
+            format!("https://localhost:{port}/.default"),
+        ]
+    );
+    // Cached: a second check and real calls fetch no new token.
+    server.script(
+        "/v1.0/organization",
+        vec![json_answer(200, json!({"value": []}))],
+    );
+    client.check_credentials().await.unwrap();
+    client.graph_get("/v1.0/organization", &[]).await.unwrap();
+    assert_eq!(server.tokens_issued(), 2);
+    assert_eq!(server.seen("/v1.0/organization")[0].bearer, "tok-1");
+}
+
+#[tokio::test]
+async fn without_the_extra_ca_the_self_signed_server_is_not_trusted() {
+    let server = TestServer::start().await;
+    let mut config = server.config(RIGHT_SECRET);
+    config.extra_ca_pem = None;
+    let client = AzureClient::new(config).await.unwrap();
+    let err = client.check_credentials().await.unwrap_err();
+    assert_eq!(server.tokens_issued(), 0);
+    // The TLS failure is transient from the pipeline's view, but its cause is spelled out.
+    assert!(matches!(err, ApiError::Unavailable { .. }), "{err:?}");
+    assert!(err.to_string().contains("certificate"), "{err}");
+}
+
+#[tokio::test]
+async fn wrong_secret_fails_clearly_without_revealing_it() {
+    let server = TestServer::start().await;
+    let wrong = "wrong-secret-Xy9";
+    let client = AzureClient::new(server.config(wrong)).await.unwrap();
+    let err = client.check_credentials().await.unwrap_err();
+    let ApiError::Authentication { message } = &err else {
+        panic!("expected an authentication error, got {err:?}");
+    };
+    assert!(message.contains("AADSTS7000215"), "{message}");
+    for shown in [
+        err.to_string(),
+        format!("{err:?}"),
+        format!("{:?}", server.config(wrong)),
+    ] {
+        assert!(!shown.contains(wrong), "secret leaked: {shown}");
+    }
+    assert!(!err.is_retryable());
+    assert!(server.state.seen.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn retry_after_on_429_is_honoured_and_pauses_the_whole_api() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    server.script(
+        "/v1.0/users",
+        vec![
+            with_headers(
+                429,
+                &[("Retry-After", "1")],
+                graph_error("TooManyRequests", "slow down"),
+            ),
+            json_answer(200, json!({"value": [{"id": "u1"}]})),
+        ],
+    );
+    server.script("/v1.0/groups", vec![json_answer(200, json!({"value": []}))]);
+    server.script(
+        "/subscriptions?api-version=2022-12-01",
+        vec![json_answer(200, json!({"value": []}))],
+    );
+
+    let users = tokio::spawn({
+        let client = client.clone();
+        async move { client.graph_get("/v1.0/users", &[]).await }
+    });
+    while server.seen("/v1.0/users").is_empty() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Issued while Graph is throttled: must wait for the gate too. ARM is not throttled.
+    client.graph_get("/v1.0/groups", &[]).await.unwrap();
+    client
+        .arm_get("/subscriptions?api-version=2022-12-01")
+        .await
+        .unwrap();
+    let page = users.await.unwrap().unwrap();
+    assert_eq!(page["value"][0]["id"], "u1");
+
+    let seen = server.seen("/v1.0/users");
+    assert_eq!(seen.len(), 2);
+    assert!(seen[1].at - seen[0].at >= Duration::from_millis(950));
+    assert!(server.seen("/v1.0/groups")[0].at - seen[0].at >= Duration::from_millis(950));
+
+    let counters = client.counters();
+    assert_eq!(counters.graph.throttled, 1);
+    assert_eq!(counters.graph.retries, 1);
+    assert_eq!(counters.graph.by_status.get(&429), Some(&1));
+    assert_eq!(counters.graph.by_status.get(&200), Some(&2));
+    // Both the retry and the concurrent request waited on the throttle gate.
+    assert!(counters.graph.budget_wait_ms >= 950 + 800, "{counters:?}");
+    assert!(counters.arm.budget_wait_ms < 500, "{counters:?}");
+    assert_eq!(counters.arm.throttled, 0);
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_then_succeed() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    server.script(
+        "/v1.0/groups/delta",
+        vec![
+            json_answer(503, graph_error("serviceNotAvailable", "busy")),
+            json_answer(500, graph_error("generalException", "oops")),
+            json_answer(504, graph_error("gatewayTimeout", "late")),
+            json_answer(200, json!({"value": [], "@odata.deltaLink": "x"})),
+        ],
+    );
+    let page = client.graph_get("/v1.0/groups/delta", &[]).await.unwrap();
+    assert_eq!(page["@odata.deltaLink"], "x");
+    let counters = client.counters();
+    assert_eq!(counters.graph.retries, 3);
+    assert_eq!(counters.graph.requests, 4);
+    assert_eq!(
+        counters.graph.by_endpoint.get("GET /v1.0/groups/delta"),
+        Some(&4)
+    );
+}
+
+#[tokio::test]
+async fn exhausted_retries_give_unavailable() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    let url = "/subscriptions/s1/providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01";
+    server.script(
+        url,
+        (0..5)
+            .map(|_| {
+                json_answer(
+                    502,
+                    json!({"error": {"code": "BadGateway", "message": "bad gateway"}}),
+                )
+            })
+            .collect(),
+    );
+    let err = client.arm_get(url).await.unwrap_err();
+    assert!(matches!(err, ApiError::Unavailable { .. }), "{err:?}");
+    assert!(err.is_retryable());
+    assert!(err.to_string().contains("4 attempts"), "{err}");
+    assert_eq!(server.seen(url).len(), 4); // max_attempts
+    let counters = client.counters();
+    assert_eq!(
+        counters
+            .arm
+            .by_endpoint
+            .get("GET /subscriptions/{id}/providers/Microsoft.Authorization/roleAssignments"),
+        Some(&4)
+    );
+}
+
+#[tokio::test]
+async fn a_retry_after_longer_than_allowed_fails_at_once() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    server.script(
+        "/v1.0/users",
+        vec![with_headers(
+            429,
+            &[("Retry-After", "3600")],
+            graph_error("TooManyRequests", "later"),
+        )],
+    );
+    let err = client.graph_get("/v1.0/users", &[]).await.unwrap_err();
+    assert!(matches!(err, ApiError::Unavailable { .. }), "{err:?}");
+    assert!(err.to_string().contains("3600"), "{err}");
+    assert_eq!(server.seen("/v1.0/users").len(), 1);
+}
+
+#[tokio::test]
+async fn dropped_connections_timeouts_and_truncated_bodies_are_retried() {
+    let server = TestServer::start().await;
+    let mut config = server.config(RIGHT_SECRET);
+    config.request_timeout = Duration::from_millis(500);
+    let client = AzureClient::new(config).await.unwrap();
+    server.script(
+        "/v1.0/users",
+        vec![
+            Scripted::Drop,
+            Scripted::Hang,
+            Scripted::Truncated,
+            json_answer(200, json!({"value": [{"id": "u1"}]})),
+        ],
+    );
+    let page = client.graph_get("/v1.0/users", &[]).await.unwrap();
+    assert_eq!(page["value"][0]["id"], "u1");
+    let counters = client.counters();
+    assert_eq!(server.seen("/v1.0/users").len(), 4);
+    assert_eq!(counters.graph.retries, 3);
+    // Drop, timeout and truncation are failures without a readable answer.
+    assert_eq!(counters.graph.transport_errors, 3, "{counters:?}");
+}
+
+#[tokio::test]
+async fn an_unparseable_200_body_is_retried() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    server.script(
+        "/v1.0/groups",
+        vec![
+            Scripted::Json {
+                status: 200,
+                headers: vec![],
+                body: "{\"value\":[".into(),
+            },
+            json_answer(200, json!({"value": []})),
+        ],
+    );
+    client.graph_get("/v1.0/groups", &[]).await.unwrap();
+    assert_eq!(client.counters().graph.retries, 1);
+}
+
+#[tokio::test]
+async fn expired_delta_links_are_reported_for_rebaselining() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    let stale = "/v1.0/users/delta?$deltatoken=old";
+    server.script(
+        stale,
+        vec![json_answer(
+            400,
+            graph_error(
+                "syncStateNotFound",
+                "The sync state generation is not found.",
+            ),
+        )],
+    );
+    let err = client.graph_get(stale, &[]).await.unwrap_err();
+    assert_eq!(err, ApiError::DeltaTokenExpired { location: None });
+
+    let port = server.addr.port();
+    let fresh = format!("https://127.0.0.1:{port}/v1.0/groups/delta?$deltatoken=");
+    let gone = "/v1.0/groups/delta?$deltatoken=older";
+    server.script(
+        gone,
+        vec![with_headers(
+            410,
+            &[("Location", &fresh)],
+            graph_error("resyncRequired", "Resync required."),
+        )],
+    );
+    // An absolute deltaLink is replayed as Graph gave it.
+    let err = client
+        .graph_get(&format!("https://127.0.0.1:{port}{gone}"), &[])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        ApiError::DeltaTokenExpired {
+            location: Some(fresh)
+        }
+    );
+    assert!(!err.is_retryable());
+    assert_eq!(client.counters().graph.retries, 0);
+}
+
+#[tokio::test]
+async fn licence_permission_and_missing_objects_are_told_apart() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    let pim = "/v1.0/roleManagement/directory/roleEligibilitySchedules";
+    server.script(pim, vec![json_answer(400, graph_error("AadPremiumLicenseRequired", "The tenant needs to have Microsoft Entra ID P2 or Microsoft Entra ID Governance license."))]);
+    let err = client.graph_get(pim, &[]).await.unwrap_err();
+    assert!(
+        matches!(err, ApiError::LicenseRequired { ref message } if message.contains("P2")),
+        "{err:?}"
+    );
+
+    server.script(
+        "/v1.0/auditLogs/directoryAudits",
+        vec![json_answer(
+            403,
+            graph_error("Authorization_RequestDenied", "Insufficient privileges"),
+        )],
+    );
+    let err = client
+        .graph_get("/v1.0/auditLogs/directoryAudits", &[])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ApiError::Forbidden { ref code, .. } if code == "Authorization_RequestDenied"),
+        "{err:?}"
+    );
+
+    server.script(
+        "/v1.0/users/u1/mailboxSettings",
+        vec![json_answer(
+            404,
+            graph_error("ErrorItemNotFound", "no mailbox"),
+        )],
+    );
+    let err = client
+        .graph_get("/v1.0/users/u1/mailboxSettings", &[])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ApiError::NotFound { ref code, .. } if code == "ErrorItemNotFound"),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn batch_round_trip_matches_answers_and_reports_throttled_items() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    server.script(
+        "/v1.0/$batch",
+        vec![json_answer(200, json!({"responses": [
+            {"id": "2", "status": 429, "headers": {"Retry-After": "1", "x-ms-resource-unit": "1"},
+             "body": graph_error("TooManyRequests", "slow down")},
+            {"id": "1", "status": 200, "headers": {"Content-Type": "application/json", "x-ms-resource-unit": "1"},
+             "body": {"userPurpose": "shared"}},
+            {"id": "3", "status": 404, "body": graph_error("ErrorItemNotFound", "no mailbox")},
+        ]}))],
+    );
+    let requests: Vec<BatchRequest> = ["1", "2", "3"]
+        .iter()
+        .map(|id| BatchRequest {
+            id: (*id).into(),
+            url: format!("/users/u{id}/mailboxSettings/userPurpose"),
+            headers: vec![("ConsistencyLevel".into(), "eventual".into())],
+        })
+        .collect();
+    let answers = client.graph_batch(requests).await.unwrap();
+
+    let sent = server.seen("/v1.0/$batch")[0].body.clone().unwrap();
+    assert_eq!(sent["requests"].as_array().unwrap().len(), 3);
+    assert_eq!(sent["requests"][1]["method"], "GET");
+    assert_eq!(
+        sent["requests"][1]["url"],
+        "/users/u2/mailboxSettings/userPurpose"
+    );
+    assert_eq!(
+        sent["requests"][1]["headers"]["ConsistencyLevel"],
+        "eventual"
+    );
+
+    let ids: Vec<&str> = answers.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(ids, ["1", "2", "3"]);
+    assert_eq!(answers[0].body["userPurpose"], "shared");
+    assert_eq!(answers[1].status, 429);
+    assert_eq!(answers[1].retry_after, Some(Duration::from_secs(1)));
+    assert_eq!(answers[2].status, 404);
+    assert_eq!(answers[2].retry_after, None);
+    let counters = client.counters();
+    assert_eq!(counters.graph.throttled, 1);
+    assert_eq!(counters.graph.resource_units, 2);
+
+    let too_many: Vec<BatchRequest> = (0..21)
+        .map(|i| BatchRequest {
+            id: i.to_string(),
+            url: "/users".into(),
+            headers: vec![],
+        })
+        .collect();
+    assert!(client.graph_batch(too_many).await.is_err());
+    assert_eq!(server.seen("/v1.0/$batch").len(), 1);
+}
+
+#[tokio::test]
+async fn resource_units_are_summed_from_response_headers() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    server.script(
+        "/v1.0/users",
+        vec![with_headers(
+            200,
+            &[("x-ms-resource-unit", "2")],
+            json!({"value": []}),
+        )],
+    );
+    server.script(
+        "/v1.0/groups/g1/members",
+        vec![with_headers(
+            200,
+            &[("x-ms-resource-unit", "3")],
+            json!({"value": []}),
+        )],
+    );
+    server.script(
+        "/v1.0/organization",
+        vec![json_answer(200, json!({"value": []}))],
+    );
+    client.graph_get("/v1.0/users", &[]).await.unwrap();
+    client
+        .graph_get("/v1.0/groups/g1/members", &[])
+        .await
+        .unwrap();
+    client.graph_get("/v1.0/organization", &[]).await.unwrap();
+    let counters = client.counters();
+    assert_eq!(counters.graph.resource_units, 5);
+    assert_eq!(counters.graph.requests, 3);
+    let json = serde_json::to_value(&counters).unwrap();
+    assert_eq!(json["graph"]["resource_units"], 5);
+}
+
+#[tokio::test]
+async fn a_401_for_an_expired_token_renews_it_once_and_retries() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    client.check_credentials().await.unwrap(); // tok-1 (Graph), tok-2 (ARM)
+    let graph_token = server
+        .state
+        .token_scopes
+        .lock()
+        .unwrap()
+        .iter()
+        .position(|s| s.contains("127.0.0.1"))
+        .unwrap()
+        + 1;
+    server
+        .state
+        .rejected_tokens
+        .lock()
+        .unwrap()
+        .insert(format!("tok-{graph_token}"));
+    server.script("/v1.0/users", vec![json_answer(200, json!({"value": []}))]);
+
+    client.graph_get("/v1.0/users", &[]).await.unwrap();
+    let seen = server.seen("/v1.0/users");
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0].bearer, format!("tok-{graph_token}"));
+    assert_eq!(seen[1].bearer, "tok-3");
+    assert_eq!(client.counters().graph.by_status.get(&401), Some(&1));
+
+    // Every token rejected: one renewal, then a clear authentication error.
+    for n in 1..=10 {
+        server
+            .state
+            .rejected_tokens
+            .lock()
+            .unwrap()
+            .insert(format!("tok-{n}"));
+    }
+    let err = client.graph_get("/v1.0/users", &[]).await.unwrap_err();
+    assert!(
+        matches!(err, ApiError::Authentication { ref message } if message.contains("InvalidAuthenticationToken")),
+        "{err:?}"
+    );
+    assert_eq!(server.seen("/v1.0/users").len(), 4);
+}
+
+#[tokio::test]
+async fn tokens_close_to_expiry_are_renewed_before_use() {
+    let server = TestServer::start().await;
+    // azure_identity renews tokens within five minutes of expiry; a 60 s token is always "due".
+    server.state.token_lifetime_secs.store(60, Ordering::SeqCst);
+    let client = server.client().await;
+    server.script(
+        "/v1.0/users",
+        vec![json_answer(200, json!({})), json_answer(200, json!({}))],
+    );
+    client.graph_get("/v1.0/users", &[]).await.unwrap();
+    client.graph_get("/v1.0/users", &[]).await.unwrap();
+    let bearers: Vec<String> = server
+        .seen("/v1.0/users")
+        .into_iter()
+        .map(|s| s.bearer)
+        .collect();
+    assert_eq!(bearers, ["tok-1", "tok-2"]);
+}
+
+#[tokio::test]
+async fn pages_are_followed_and_foreign_links_refused() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    let port = server.addr.port();
+    server.script(
+        "/v1.0/users/delta",
+        vec![json_answer(200, json!({"value": [{"id": "a"}], "@odata.nextLink": format!("https://127.0.0.1:{port}/v1.0/users/delta?$skiptoken=p2")}))],
+    );
+    server.script(
+        "/v1.0/users/delta?$skiptoken=p2",
+        vec![json_answer(
+            200,
+            json!({"value": [{"id": "b"}], "@odata.deltaLink": "d"}),
+        )],
+    );
+    let pages: Vec<Value> = client
+        .graph_pages("/v1.0/users/delta", &[])
+        .map(|p| p.unwrap())
+        .collect()
+        .await;
+    assert_eq!(pages.len(), 2);
+    assert_eq!(pages[1]["@odata.deltaLink"], "d");
+
+    server.script("/subscriptions?api-version=2022-12-01", vec![json_answer(200, json!({"value": [1], "nextLink": format!("https://localhost:{port}/subscriptions?api-version=2022-12-01&$skiptoken=2")}))]);
+    server.script(
+        "/subscriptions?api-version=2022-12-01&$skiptoken=2",
+        vec![json_answer(200, json!({"value": [2]}))],
+    );
+    let arm_pages: Vec<Value> = client
+        .arm_pages("/subscriptions?api-version=2022-12-01")
+        .map(|p| p.unwrap())
+        .collect()
+        .await;
+    assert_eq!(arm_pages.len(), 2);
+
+    let err = client
+        .graph_get("https://evil.example.com/v1.0/users?$skiptoken=x", &[])
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("refusing to send a token"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn concurrency_per_api_is_bounded() {
+    let server = TestServer::start().await;
+    let mut config = server.config(RIGHT_SECRET);
+    config.max_concurrency = 2;
+    let client = AzureClient::new(config).await.unwrap();
+    server.script(
+        "/v1.0/slow",
+        (0..6)
+            .map(|_| Scripted::Slow(Duration::from_millis(150)))
+            .collect(),
+    );
+    let calls = (0..6).map(|_| client.graph_get("/v1.0/slow", &[]));
+    for result in futures::future::join_all(calls).await {
+        result.unwrap();
+    }
+    let max = server.state.max_in_flight.load(Ordering::SeqCst);
+    assert!((1..=2).contains(&max), "max in flight {max}");
+}
+
+#[tokio::test]
+async fn the_request_budget_spaces_requests() {
+    let server = TestServer::start().await;
+    let mut config = server.config(RIGHT_SECRET);
+    config.graph_requests_per_minute = Some(120); // 2 per second, burst 2
+    let client = AzureClient::new(config).await.unwrap();
+    server.script(
+        "/v1.0/users",
+        (0..4).map(|_| json_answer(200, json!({}))).collect(),
+    );
+    for _ in 0..4 {
+        client.graph_get("/v1.0/users", &[]).await.unwrap();
+    }
+    let counters = client.counters();
+    // Two free slots, then two waits that add up to about one second.
+    assert!(counters.graph.budget_wait_ms >= 800, "{counters:?}");
+    assert_eq!(counters.graph.effective_requests_per_minute, Some(120.0));
+}
