@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Form, State};
+use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -184,8 +184,19 @@ impl TestServer {
 
 async fn token(
     State(state): State<Arc<ServerState>>,
+    Path(tenant): Path<String>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
+    if tenant != TENANT {
+        let body = json!({
+            "error": "invalid_request",
+            "error_description": format!("AADSTS90002: Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."),
+            "error_codes": [90002],
+            "timestamp": "2026-11-26 04:00:00Z",
+            "trace_id": "t", "correlation_id": "c"
+        });
+        return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
+    }
     if form.get("client_secret").map(String::as_str) != Some(RIGHT_SECRET) {
         let body = json!({
             "error": "invalid_client",
@@ -348,6 +359,32 @@ async fn wrong_secret_fails_clearly_without_revealing_it() {
     }
     assert!(!err.is_retryable());
     assert!(server.state.seen.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn wrong_or_malformed_tenant_fails_clearly() {
+    let server = TestServer::start().await;
+    let mut config = server.config(RIGHT_SECRET);
+    let Credential::ClientSecret { tenant_id, .. } = &mut config.credential else {
+        unreachable!()
+    };
+    *tenant_id = "99999999-0000-0000-0000-000000000000".into();
+    let client = AzureClient::new(config.clone()).await.unwrap();
+    let err = client.check_credentials().await.unwrap_err();
+    assert!(
+        matches!(err, ApiError::Authentication { ref message } if message.contains("AADSTS90002")),
+        "{err:?}"
+    );
+
+    let Credential::ClientSecret { tenant_id, .. } = &mut config.credential else {
+        unreachable!()
+    };
+    *tenant_id = "not a tenant/../".into();
+    let err = AzureClient::new(config).await.err().unwrap();
+    assert!(
+        matches!(err, ApiError::Authentication { ref message } if message.contains("invalid tenant ID")),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
