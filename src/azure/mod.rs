@@ -18,6 +18,7 @@ mod pipeline;
 mod response;
 mod secret;
 
+use std::fmt;
 use std::sync::Arc;
 
 pub use config::{ClientConfig, Credential, Endpoints, RetryPolicy};
@@ -58,5 +59,15 @@ impl AzureClient {
         let counters = self.counters();
         tracing::info!(graph_requests = counters.graph.requests, graph_resource_units = counters.graph.resource_units,
             arm_requests = counters.arm.requests, summary = %counters, "azure request counters");
+    }
+}
+
+/// Shows where the client points; never tokens or secrets.
+impl fmt::Debug for AzureClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AzureClient")
+            .field("graph", &self.pipeline.base(Api::Graph).as_str())
+            .field("arm", &self.pipeline.base(Api::Arm).as_str())
+            .finish_non_exhaustive()
     }
 }

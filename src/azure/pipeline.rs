@@ -97,6 +97,10 @@ impl Pipeline {
         }
     }
 
+    pub(crate) fn base(&self, api: Api) -> &Url {
+        &self.lane(api).base
+    }
+
     /// Fetches a token for both audiences: a wrong secret, tenant or client id fails here.
     pub(crate) async fn check_credentials(&self) -> Result<(), ApiError> {
         for api in [Api::Graph, Api::Arm] {
