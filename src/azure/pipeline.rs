@@ -13,7 +13,7 @@
 use std::time::Duration;
 
 use reqwest::Method;
-use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap};
+use reqwest::header::{ACCEPT, HeaderMap};
 use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
@@ -187,7 +187,7 @@ impl Pipeline {
                             ),
                         });
                     }
-                    (failure.message, self.backoff(attempt))
+                    (failure.message, backoff(&self.retry, attempt))
                 }
                 Ok((status, headers, bytes)) => {
                     self.counters.status(call.api, status);
@@ -219,7 +219,7 @@ impl Pipeline {
                             retry_after,
                             reason,
                         } => {
-                            let wait = retry_after.unwrap_or_else(|| self.backoff(attempt));
+                            let wait = retry_after.unwrap_or_else(|| backoff(&self.retry, attempt));
                             if wait > self.retry.max_retry_after {
                                 return Err(ApiError::Unavailable {
                                     message: format!(
@@ -241,7 +241,7 @@ impl Pipeline {
                                     ),
                                 });
                             }
-                            (reason, self.backoff(attempt))
+                            (reason, backoff(&self.retry, attempt))
                         }
                     }
                 }
@@ -270,7 +270,8 @@ impl Pipeline {
         let mut request = self
             .http
             .request(call.method.clone(), call.url.clone())
-            .header(AUTHORIZATION, format!("Bearer {}", token.expose()))
+            // bearer_auth marks the header sensitive, so no Debug of the request shows it.
+            .bearer_auth(token.expose())
             .header(ACCEPT, "application/json");
         for (name, value) in call.headers {
             request = request.header(*name, *value);
@@ -290,19 +291,18 @@ impl Pipeline {
             .map_err(|e| TransportFailure::from_reqwest(&e))?;
         Ok((status, headers, bytes))
     }
+}
 
-    /// Exponential backoff with "equal jitter": half the step fixed, half random, so retries
-    /// from many requests spread out but never fire immediately.
-    fn backoff(&self, attempt: u32) -> Duration {
-        let exponent = attempt.saturating_sub(1).min(20);
-        let step = self
-            .retry
-            .base_delay
-            .saturating_mul(1 << exponent)
-            .min(self.retry.max_delay);
-        let half = step / 2;
-        half + half.mul_f64(rand::random_range(0.0..=1.0))
-    }
+/// Exponential backoff with "equal jitter": half the step fixed, half random, so retries from
+/// many requests spread out but never fire immediately.
+fn backoff(policy: &RetryPolicy, attempt: u32) -> Duration {
+    let exponent = attempt.saturating_sub(1).min(20);
+    let step = policy
+        .base_delay
+        .saturating_mul(1 << exponent)
+        .min(policy.max_delay);
+    let half = step / 2;
+    half + half.mul_f64(rand::random_range(0.0..=1.0))
 }
 
 struct TransportFailure {
@@ -375,5 +375,35 @@ fn bad_url(url: &str, why: &str) -> ApiError {
         status: None,
         code: "InvalidUrl".into(),
         message: format!("bad request URL {url:?}: {why}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_stays_under_the_cap() {
+        let policy = RetryPolicy {
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(1000),
+            ..RetryPolicy::default()
+        };
+        for (attempt, step_ms) in [
+            (1, 100),
+            (2, 200),
+            (3, 400),
+            (4, 800),
+            (5, 1000),
+            (60, 1000),
+        ] {
+            for _ in 0..50 {
+                let delay = backoff(&policy, attempt).as_millis();
+                assert!(
+                    (step_ms / 2..=step_ms).contains(&delay),
+                    "attempt {attempt}: {delay} ms"
+                );
+            }
+        }
     }
 }
