@@ -89,7 +89,8 @@ impl Model {
                     (group(a), "group", group(b))
                 };
                 let exists = |t: &str, id: &str| {
-                    self.state.contains_key(&(Table::Resources, format!("{t}:{id}")))
+                    self.state
+                        .contains_key(&(Table::Resources, format!("{t}:{id}")))
                 };
                 if exists("group", &g) && exists(member_type, &member) && g != member {
                     self.put(testdata::membership(&g, member_type, &member));
@@ -99,9 +100,7 @@ impl Model {
                 let g = group(a);
                 let member = user(b);
                 self.remove_where(|r| match r {
-                    Record::Grant(grant) => {
-                        grant.id == format!("group:{g}:members:user:{member}")
-                    }
+                    Record::Grant(grant) => grant.id == format!("group:{g}:members:user:{member}"),
                     _ => false,
                 });
             }
@@ -117,7 +116,9 @@ impl Model {
                 .or_insert((old.clone(), new.clone()));
         }
         net.into_iter()
-            .filter(|(_, (old, new))| old.as_ref().map(Record::encode) != new.as_ref().map(Record::encode))
+            .filter(|(_, (old, new))| {
+                old.as_ref().map(Record::encode) != new.as_ref().map(Record::encode)
+            })
             .map(|((table, external_id), (old, new))| RecordChange {
                 table,
                 external_id,
@@ -309,7 +310,13 @@ fn a_diff_the_log_no_longer_reaches_becomes_a_full_snapshot() {
         model: Model::new(),
         reachable: None,
     };
-    let first = export(&dir.path().join("1.c1z"), &source, &ExportRequest::Full, SKIP).unwrap();
+    let first = export(
+        &dir.path().join("1.c1z"),
+        &source,
+        &ExportRequest::Full,
+        SKIP,
+    )
+    .unwrap();
     let base = first.full_sync_id.clone().unwrap();
     source.reachable = Some((base.clone(), source.model.log.len()));
     source.model.apply((0, 9, 0));
@@ -328,7 +335,10 @@ fn a_diff_the_log_no_longer_reaches_becomes_a_full_snapshot() {
     let path = dir.path().join("3.c1z");
     let fallback = export(&path, &source, &request, SKIP).unwrap();
     let reason = fallback.fell_back_to_full.as_deref().unwrap();
-    assert!(reason.contains(&base) && reason.contains("full snapshot"), "{reason}");
+    assert!(
+        reason.contains(&base) && reason.contains("full snapshot"),
+        "{reason}"
+    );
     assert!(fallback.diff.is_none());
     let reader = C1zReader::open(&path).unwrap();
     assert_eq!(reader.syncs().unwrap().len(), 1);

@@ -48,7 +48,10 @@ fn round_trip_gives_back_every_record() {
     assert_eq!(run.sync_id.len(), 27);
     assert_eq!(reader.latest_full_sync_id().unwrap(), summary.full_sync_id);
 
-    assert_eq!(read_sync(&reader, &run.sync_id), snapshot_of(records.clone()));
+    assert_eq!(
+        read_sync(&reader, &run.sync_id),
+        snapshot_of(records.clone())
+    );
     let counts: Vec<u64> = Table::ALL
         .iter()
         .map(|t| records.iter().filter(|r| r.table() == *t).count() as u64)
@@ -58,7 +61,11 @@ fn round_trip_gives_back_every_record() {
     // Native profile: GrantExpandable lives in the expansion column, not in the blob.
     let grants = reader.rows(&run.sync_id, Table::Grants).unwrap();
     let expandable: Vec<_> = grants.iter().filter(|g| g.expansion.is_some()).collect();
-    assert_eq!(expandable.len(), 3, "groups 0, 3 and 6 each hold the next group");
+    assert_eq!(
+        expandable.len(),
+        3,
+        "groups 0, 3 and 6 each hold the next group"
+    );
     for row in &grants {
         assert_eq!(row.needs_expansion, row.expansion.is_some());
         let blob: proto::Grant = prost::Message::decode(row.data.as_slice()).unwrap();
@@ -92,7 +99,11 @@ fn same_records_in_any_order_give_the_same_rows() {
     assert_eq!(rows[0], rows[1]);
     // Rows are in external_id order.
     for table in &rows[0] {
-        assert!(table.windows(2).all(|w| w[0].external_id < w[1].external_id));
+        assert!(
+            table
+                .windows(2)
+                .all(|w| w[0].external_id < w[1].external_id)
+        );
     }
 }
 
@@ -208,7 +219,10 @@ fn expansion_materializes_nested_groups_as_baton_does() {
     let skipped = dir.path().join("skipped.c1z");
     write(&skipped, &nested_groups(), SKIP).unwrap();
     verify(&skipped);
-    assert_eq!(grants_by_id(&C1zReader::open(&skipped).unwrap()).len() as u64, direct);
+    assert_eq!(
+        grants_by_id(&C1zReader::open(&skipped).unwrap()).len() as u64,
+        direct
+    );
 }
 
 #[test]
@@ -233,8 +247,14 @@ fn expansion_stops_at_depth_twenty() {
     write(&path, &records, ExportOptions::default()).unwrap();
     verify(&path);
     let grants = grants_by_id(&C1zReader::open(&path).unwrap());
-    assert!(grants.contains_key("group:g02:members:user:u"), "20 hops from g22");
-    assert!(!grants.contains_key("group:g01:members:user:u"), "21 hops from g22");
+    assert!(
+        grants.contains_key("group:g02:members:user:u"),
+        "20 hops from g22"
+    );
+    assert!(
+        !grants.contains_key("group:g01:members:user:u"),
+        "21 hops from g22"
+    );
 }
 
 #[test]
@@ -253,7 +273,11 @@ fn expansion_from_someone_elses_entitlement_is_refused() {
     let err = write(&path, &records, ExportOptions::default()).unwrap_err();
     assert!(format!("{err:#}").contains("group:e:members"), "{err:#}");
     assert!(!path.exists());
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "scratch files left");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "scratch files left"
+    );
 }
 
 #[test]
@@ -262,7 +286,10 @@ fn duplicate_ids_are_an_error_that_names_them() {
     records.push(testdata::user(&testdata::object_id(1, 0), "again"));
     let dir = tempfile::tempdir().unwrap();
     let err = write(&dir.path().join("dup.c1z"), &records, SKIP).unwrap_err();
-    assert!(format!("{err:#}").contains(&testdata::object_id(1, 0)), "{err:#}");
+    assert!(
+        format!("{err:#}").contains(&testdata::object_id(1, 0)),
+        "{err:#}"
+    );
 }
 
 #[test]

@@ -52,7 +52,13 @@ impl Target {
             .write(true)
             .create_new(true)
             .open(&temp)
-            .with_context(|| format!("cannot write {}: creating {}", target.display(), temp.display()))?;
+            .with_context(|| {
+                format!(
+                    "cannot write {}: creating {}",
+                    target.display(),
+                    temp.display()
+                )
+            })?;
         Ok(Target {
             target: target.to_path_buf(),
             temp,
@@ -154,8 +160,8 @@ pub fn decompress(c1z: &Path, database: &Path) -> Result<()> {
             String::from_utf8_lossy(&magic)
         );
     }
-    let output = File::create(database)
-        .with_context(|| format!("creating {}", database.display()))?;
+    let output =
+        File::create(database).with_context(|| format!("creating {}", database.display()))?;
     let mut output = BufWriter::with_capacity(1 << 20, output);
     zstd::stream::copy_decode(input, &mut output).with_context(context)?;
     output.flush().with_context(context)?;

@@ -157,10 +157,10 @@ fn walk_principals(conn: &Connection, graph: &Graph) -> Result<()> {
         let principal = (row.get::<_, String>(0)?, row.get::<_, String>(1)?);
         let entitlement: String = row.get(2)?;
         let direct: bool = row.get(3)?;
-        if holder.as_ref().is_some_and(|h| h.principal != principal) {
-            if let Some(done) = holder.take() {
-                emit(graph, &done, &mut insert)?;
-            }
+        if holder.as_ref().is_some_and(|h| h.principal != principal)
+            && let Some(done) = holder.take()
+        {
+            emit(graph, &done, &mut insert)?;
         }
         let current = match &mut holder {
             Some(h) => h,
@@ -214,7 +214,9 @@ fn emit(graph: &Graph, holder: &Holder, insert: &mut rusqlite::Statement) -> Res
         let sources = GrantSources {
             sources: sources
                 .into_iter()
-                .map(|(src, is_direct)| (graph.ids[src as usize].clone(), GrantSource { is_direct }))
+                .map(|(src, is_direct)| {
+                    (graph.ids[src as usize].clone(), GrantSource { is_direct })
+                })
                 .collect(),
         };
         insert.execute(params![
@@ -243,9 +245,8 @@ fn apply_expanded(conn: &Connection) -> Result<u64> {
     let mut entitlement_data =
         conn.prepare("select data from stage.entitlements where external_id = ?1")?;
     let mut update = conn.prepare("update stage.grants set data = ?2 where external_id = ?1")?;
-    let mut insert = conn.prepare(
-        "insert into stage.grants values (?1, ?2, ?3, ?4, ?5, ?6, null, 0, ?7)",
-    )?;
+    let mut insert =
+        conn.prepare("insert into stage.grants values (?1, ?2, ?3, ?4, ?5, ?6, null, 0, ?7)")?;
 
     let mut created = 0;
     let mut rows = gains.query([])?;

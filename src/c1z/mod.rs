@@ -34,10 +34,10 @@ mod schema;
 pub mod testdata;
 pub mod writer;
 
-pub use reader::{C1zReader, SyncRun};
+pub use reader::{C1zReader, StoredRow, SyncRun, diff_base};
 pub use writer::{
-    ExportOptions, ExportRequest, ExportSource, ExportSummary, RecordFeed, export, write_diff,
-    write_full,
+    DiffSyncs, ExportOptions, ExportRequest, ExportSource, ExportSummary, RecordFeed, export,
+    write_diff, write_full,
 };
 
 /// baton's sync types (`v1_sync_runs.sync_type`) that this crate writes.

@@ -39,45 +39,51 @@ pub struct StoredRow {
 
 /// An opened `.c1z`: its database, decompressed into a temporary file removed on drop.
 pub struct C1zReader {
-    conn: Option<Connection>,
-    database: PathBuf,
+    // Declared before `_database` so the connection closes before the file goes.
+    conn: Connection,
+    _database: TempDatabase,
+}
+
+/// The decompressed database file, removed on drop.
+struct TempDatabase(PathBuf);
+
+impl Drop for TempDatabase {
+    fn drop(&mut self) {
+        // A leftover temp file is harmless; the reader's own result is what matters.
+        let _ = fs::remove_file(&self.0);
+    }
 }
 
 impl C1zReader {
     pub fn open(path: &Path) -> Result<C1zReader> {
         let nonce = uuid::Uuid::new_v4().simple().to_string();
-        let database = std::env::temp_dir().join(format!("c1z-reader-{nonce}.db"));
-        let mut reader = C1zReader {
-            conn: None,
-            database,
-        };
-        container::decompress(path, &reader.database)?;
-        let conn = Connection::open_with_flags(&reader.database, OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .with_context(|| format!("{} does not hold an SQLite database", path.display()))?;
+        let database = TempDatabase(std::env::temp_dir().join(format!("c1z-reader-{nonce}.db")));
+        container::decompress(path, &database.0)?;
+        let not_sqlite = || format!("{} does not hold an SQLite database", path.display());
+        let conn = Connection::open_with_flags(&database.0, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .with_context(not_sqlite)?;
         let tables: i64 = conn
             .query_row(
                 "select count(*) from sqlite_master where type = 'table' and name = 'v1_sync_runs'",
                 [],
                 |r| r.get(0),
             )
-            .with_context(|| format!("{} does not hold an SQLite database", path.display()))?;
+            .with_context(not_sqlite)?;
         if tables == 0 {
-            bail!("{} has no v1_sync_runs table: not a baton c1z", path.display());
+            bail!(
+                "{} has no v1_sync_runs table: not a baton c1z",
+                path.display()
+            );
         }
-        reader.conn = Some(conn);
-        Ok(reader)
-    }
-
-    fn conn(&self) -> &Connection {
-        // Set by `open` before the reader is handed out.
-        self.conn
-            .as_ref()
-            .unwrap_or_else(|| unreachable!("C1zReader::open sets the connection"))
+        Ok(C1zReader {
+            conn,
+            _database: database,
+        })
     }
 
     /// Every sync of the file, oldest row first.
     pub fn syncs(&self) -> Result<Vec<SyncRun>> {
-        let mut stmt = self.conn().prepare(
+        let mut stmt = self.conn.prepare(
             "select sync_id, sync_type, started_at, ended_at, parent_sync_id, linked_sync_id,
                  supports_diff, grants_backfilled from v1_sync_runs order by id",
         )?;
@@ -101,7 +107,7 @@ impl C1zReader {
 
     /// The newest finished sync of `sync_type`, as baton picks it (`ended_at`, then `sync_id`).
     pub fn latest_finished_sync_id(&self, sync_type: &str) -> Result<Option<String>> {
-        let mut stmt = self.conn().prepare(
+        let mut stmt = self.conn.prepare(
             "select sync_id from v1_sync_runs where ended_at is not null and sync_type = ?1
              order by ended_at desc, sync_id desc limit 1",
         )?;
@@ -146,7 +152,7 @@ impl C1zReader {
                  where sync_id = ?1 order by id"
             }
         };
-        let mut stmt = self.conn().prepare(sql)?;
+        let mut stmt = self.conn.prepare(sql)?;
         let rows = stmt
             .query_map(params![sync_id], |r| {
                 Ok(StoredRow {
@@ -175,14 +181,6 @@ impl C1zReader {
     }
 }
 
-impl Drop for C1zReader {
-    fn drop(&mut self) {
-        drop(self.conn.take());
-        // A leftover temp file is harmless; the reader's result is what matters.
-        let _ = fs::remove_file(&self.database);
-    }
-}
-
 /// Resolves a `--diff-since` argument: an existing `.c1z` gives the sync id of the state it
 /// holds ([`C1zReader::state_sync_id`]); anything else must be a KSUID sync id.
 pub fn diff_base(arg: &str) -> Result<String> {
@@ -195,7 +193,9 @@ pub fn diff_base(arg: &str) -> Result<String> {
     }
     let is_ksuid = arg.len() == 27 && arg.bytes().all(|b| b.is_ascii_alphanumeric());
     if !is_ksuid {
-        bail!("--diff-since {arg:?} is neither an existing .c1z file nor a sync id (a 27-character KSUID)");
+        bail!(
+            "--diff-since {arg:?} is neither an existing .c1z file nor a sync id (a 27-character KSUID)"
+        );
     }
     Ok(arg.to_string())
 }

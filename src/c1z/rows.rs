@@ -52,9 +52,10 @@ impl Row {
         let (columns, data) = match record {
             Record::ResourceType(_) => (Columns::ResourceType, record.encode()),
             Record::Resource(resource) => {
-                let id = resource.id.as_ref().with_context(|| {
-                    format!("resource {external_id:?} has no ResourceId")
-                })?;
+                let id = resource
+                    .id
+                    .as_ref()
+                    .with_context(|| format!("resource {external_id:?} has no ResourceId"))?;
                 let columns = Columns::Resource {
                     resource_type_id: id.resource_type.clone(),
                     parent: resource.parent_resource_id.clone(),
@@ -126,9 +127,10 @@ fn grant_row(grant: &proto::Grant) -> Result<(Columns, Vec<u8>)> {
         }
         None => None,
     };
-    let direct = grant.sources.as_ref().is_none_or(|s| {
-        s.sources.is_empty() || s.sources.contains_key(&entitlement.id)
-    });
+    let direct = grant
+        .sources
+        .as_ref()
+        .is_none_or(|s| s.sources.is_empty() || s.sources.contains_key(&entitlement.id));
     let columns = Columns::Grant(GrantColumns {
         resource_type_id: resource.resource_type.clone(),
         resource_id: resource.resource.clone(),

@@ -16,18 +16,21 @@ use crate::model::proto::{
 
 /// The resource types of a tenant: `user` and `group`.
 pub fn resource_types() -> Vec<Record> {
-    [("user", "User", Trait::User), ("group", "Group", Trait::Group)]
-        .into_iter()
-        .map(|(id, name, t)| {
-            Record::ResourceType(ResourceType {
-                id: id.into(),
-                display_name: name.into(),
-                traits: vec![t as i32],
-                annotations: Vec::new(),
-                description: String::new(),
-            })
+    [
+        ("user", "User", Trait::User),
+        ("group", "Group", Trait::Group),
+    ]
+    .into_iter()
+    .map(|(id, name, t)| {
+        Record::ResourceType(ResourceType {
+            id: id.into(),
+            display_name: name.into(),
+            traits: vec![t as i32],
+            annotations: Vec::new(),
+            description: String::new(),
         })
-        .collect()
+    })
+    .collect()
 }
 
 fn resource_id(resource_type: &str, id: &str) -> ResourceId {
@@ -164,7 +167,10 @@ pub fn ownership(group_id: &str, principal_type: &str, principal_id: &str) -> Re
 
 /// The object id of user or group `i`, shaped like an Entra GUID.
 pub fn object_id(kind: u8, i: u32) -> String {
-    format!("{i:08x}-{kind:04x}-4000-8000-{:012x}", u64::from(i) * 2_654_435_761 % (1 << 48))
+    format!(
+        "{i:08x}-{kind:04x}-4000-8000-{:012x}",
+        u64::from(i) * 2_654_435_761 % (1 << 48)
+    )
 }
 
 /// A generated tenant: `users` users, `groups` groups each with `members_per_group` user members
@@ -199,10 +205,18 @@ impl Tenant {
             // Distinct members: consecutive users from a group-specific offset.
             let offset = j.wrapping_mul(7919);
             for k in 0..self.members_per_group.min(self.users) {
-                sink(membership(&gid, "user", &self.user_id(offset.wrapping_add(k))))?;
+                sink(membership(
+                    &gid,
+                    "user",
+                    &self.user_id(offset.wrapping_add(k)),
+                ))?;
             }
             if self.users > 0 {
-                sink(ownership(&gid, "user", &self.user_id(offset.wrapping_add(1))))?;
+                sink(ownership(
+                    &gid,
+                    "user",
+                    &self.user_id(offset.wrapping_add(1)),
+                ))?;
             }
             if self.nested_every > 0 && j % self.nested_every == 0 && j + 1 < self.groups {
                 sink(membership(&gid, "group", &object_id(2, j + 1)))?;

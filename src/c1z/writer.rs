@@ -122,9 +122,11 @@ pub fn write_full(
     options: ExportOptions,
 ) -> Result<ExportSummary> {
     let mut target = Target::new(path)?;
-    let db = Database::create(&mut target)?;
-    let full = db.write_full_sync(records, options)?;
-    finish(db, target, path, Some(full), None)
+    let written = Database::create(&mut target).and_then(|db| {
+        let full = db.write_full_sync(records, options)?;
+        finish(db, target, path, Some(full), None)
+    });
+    written.with_context(|| format!("exporting a full snapshot to {}", path.display()))
 }
 
 /// Writes a `.c1z` holding the diff pair of `changes` against `base_sync_id`, and with `full`
@@ -139,13 +141,15 @@ pub fn write_diff(
         bail!("a diff needs the sync id of the export it starts from");
     }
     let mut target = Target::new(path)?;
-    let db = Database::create(&mut target)?;
-    let diff = db.write_diff_pair(base_sync_id, changes)?;
-    let full = match full {
-        Some((records, options)) => Some(db.write_full_sync(records, options)?),
-        None => None,
-    };
-    finish(db, target, path, full, Some(diff))
+    let written = Database::create(&mut target).and_then(|db| {
+        let diff = db.write_diff_pair(base_sync_id, changes)?;
+        let full = match full {
+            Some((records, options)) => Some(db.write_full_sync(records, options)?),
+            None => None,
+        };
+        finish(db, target, path, full, Some(diff))
+    });
+    written.with_context(|| format!("exporting a diff to {}", path.display()))
 }
 
 struct FullSync {
@@ -406,7 +410,10 @@ impl Database {
         let started_at = sqlite_now();
         for change in changes {
             if let Some(new) = &change.new {
-                let changed = change.old.as_ref().is_none_or(|old| old.encode() != new.encode());
+                let changed = change
+                    .old
+                    .as_ref()
+                    .is_none_or(|old| old.encode() != new.encode());
                 if changed {
                     self.stage(new)?;
                 }
@@ -433,7 +440,9 @@ impl Database {
     /// Commits, builds the indexes, drops the staging area and closes the database, whose path
     /// it returns.
     fn finish(self) -> Result<PathBuf> {
-        self.conn.execute_batch("commit").context("committing the c1z database")?;
+        self.conn
+            .execute_batch("commit")
+            .context("committing the c1z database")?;
         self.conn
             .execute_batch("detach database stage")
             .context("detaching the staging database")?;

@@ -20,7 +20,11 @@ pub fn snapshot_of(records: impl IntoIterator<Item = Record>) -> Snapshot {
 pub fn read_sync(reader: &C1zReader, sync_id: &str) -> Snapshot {
     let mut all = Vec::new();
     for table in Table::ALL {
-        all.extend(reader.records(sync_id, table).expect("records of a sync we wrote"));
+        all.extend(
+            reader
+                .records(sync_id, table)
+                .expect("records of a sync we wrote"),
+        );
     }
     snapshot_of(all)
 }
@@ -30,10 +34,13 @@ fn verifier() -> Option<PathBuf> {
         return Some(PathBuf::from(path));
     }
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    ["../shared/tools/c1z_verify.py", "../../shared/tools/c1z_verify.py"]
-        .iter()
-        .map(|p| manifest.join(p))
-        .find(|p| p.is_file())
+    [
+        "../shared/tools/c1z_verify.py",
+        "../../shared/tools/c1z_verify.py",
+    ]
+    .iter()
+    .map(|p| manifest.join(p))
+    .find(|p| p.is_file())
 }
 
 /// Runs ../shared/tools/c1z_verify.py on `path` and fails the test unless it prints OK with no
