@@ -159,10 +159,16 @@ impl Store {
             tree(integrity::META)?,
         );
         if opened.fresh {
+            // The static records exist before any item does; no commit ever projects them.
+            let mut counts = meta::Counts::default();
+            let empty = StoredItems::new(&items, &refs);
+            for record in projection::project(&Origin::ResourceTypes, &empty, &options) {
+                counts.add_record(record.table(), 1);
+            }
             let mut init = sled::Batch::default();
             init.insert(meta::SCHEMA, &meta::SCHEMA_VERSION.to_be_bytes());
             init.insert(meta::OPTIONS, meta::json_bytes(&options)?);
-            init.insert(meta::COUNTS, meta::json_bytes(&meta::Counts::default())?);
+            init.insert(meta::COUNTS, meta::json_bytes(&counts)?);
             init.insert(
                 meta::EXPORTS,
                 meta::json_bytes(&Vec::<ExportRecord>::new())?,
