@@ -201,7 +201,114 @@ fn the_log_keeps_what_retained_exports_need_and_no_more() {
 const USERS: [&str; 3] = [ALICE, BOB, "a1b2c3d4-0000-4000-8000-000000000003"];
 const GROUPS: [&str; 2] = [SALES, "9a0b1c2d-0000-4000-8000-0000000000a2"];
 
+const SUB: &str = "3f2504e0-4f89-41d3-9a0c-0305e82c3301";
+const RESOURCE_GROUPS: [&str; 2] = ["rg-web", "rg-data"];
+const ROLES: [(&str, &str); 2] = [
+    ("acdd72a7-3385-48ef-bd42-f606fba81ae7", "Reader"),
+    ("b24988ac-6180-42a0-ab88-20f7382dd24c", "Contributor"),
+];
+
+/// The scopes an assignment may be made at, as ARM spells them.
+fn scope(n: usize) -> String {
+    match n {
+        0 => format!("/subscriptions/{SUB}"),
+        1 | 2 => format!(
+            "/subscriptions/{SUB}/resourceGroups/{}",
+            RESOURCE_GROUPS[n - 1]
+        ),
+        _ => format!(
+            "/subscriptions/{SUB}/resourceGroups/{}/providers/Microsoft.KeyVault/vaults/kv-prod",
+            RESOURCE_GROUPS[0]
+        ),
+    }
+}
+
+/// ARM items: the subscription, its resource groups and role definitions, and role
+/// assignments that move between scopes, roles and principals (so that the records of the
+/// scope an assignment leaves must be found from the item as it was).
+fn arb_arm_change() -> impl Strategy<Value = Change> {
+    prop_oneof![
+        (0..2usize).prop_map(|n| Change::Upsert {
+            key: ItemKey::new(Collection::Subscription, SUB),
+            value: json!({
+                "id": format!("/subscriptions/{SUB}"),
+                "subscriptionId": SUB,
+                "displayName": format!("Production {n}"),
+                "state": "Enabled",
+            }),
+        }),
+        (0..RESOURCE_GROUPS.len()).prop_map(|r| Change::Upsert {
+            key: ItemKey::new(Collection::ResourceGroup, format!("{SUB}:{}", RESOURCE_GROUPS[r])),
+            value: json!({
+                "id": format!("/subscriptions/{SUB}/resourceGroups/{}", RESOURCE_GROUPS[r]),
+                "name": RESOURCE_GROUPS[r],
+                "location": "westeurope",
+                "properties": {"provisioningState": "Succeeded"},
+            }),
+        }),
+        (0..RESOURCE_GROUPS.len()).prop_map(|r| remove(
+            Collection::ResourceGroup,
+            &format!("{SUB}:{}", RESOURCE_GROUPS[r])
+        )),
+        (0..ROLES.len(), any::<bool>()).prop_map(|(r, renamed)| {
+            let (guid, name) = ROLES[r];
+            Change::Upsert {
+                key: ItemKey::new(Collection::RoleDefinition, format!("{SUB}:{guid}")),
+                value: json!({
+                    "id": format!("/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/{guid}"),
+                    "name": guid,
+                    "type": "Microsoft.Authorization/roleDefinitions",
+                    "properties": {
+                        "roleName": if renamed { format!("{name} (renamed)") } else { name.to_string() },
+                        "type": "BuiltInRole",
+                        "assignableScopes": ["/"],
+                    },
+                }),
+            }
+        }),
+        (0..ROLES.len()).prop_map(|r| remove(
+            Collection::RoleDefinition,
+            &format!("{SUB}:{}", ROLES[r].0)
+        )),
+        (0..3usize, 0..4usize, 0..ROLES.len(), 0..USERS.len() + GROUPS.len()).prop_map(
+            |(a, s, r, p)| {
+                let id = format!(
+                    "/subscriptions/{SUB}/providers/Microsoft.Authorization/roleAssignments/0000000{a}-aaaa-4aaa-8aaa-00000000000{a}"
+                );
+                let (principal, kind) = match USERS.get(p) {
+                    Some(u) => (*u, "User"),
+                    None => (GROUPS[p - USERS.len()], "Group"),
+                };
+                Change::Upsert {
+                    key: ItemKey::new(Collection::RoleAssignment, id.to_ascii_lowercase()),
+                    value: json!({
+                        "id": id,
+                        "name": format!("0000000{a}-aaaa-4aaa-8aaa-00000000000{a}"),
+                        "type": "Microsoft.Authorization/roleAssignments",
+                        "properties": {
+                            "roleDefinitionId": format!("/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/{}", ROLES[r].0),
+                            "principalId": principal,
+                            "principalType": kind,
+                            "scope": scope(s),
+                        },
+                    }),
+                }
+            }
+        ),
+        (0..3usize).prop_map(|a| remove(
+            Collection::RoleAssignment,
+            &format!(
+                "/subscriptions/{SUB}/providers/microsoft.authorization/roleassignments/0000000{a}-aaaa-4aaa-8aaa-00000000000{a}"
+            )
+        )),
+    ]
+}
+
 fn arb_change() -> impl Strategy<Value = Change> {
+    prop_oneof![3 => arb_entra_change(), 2 => arb_arm_change()]
+}
+
+fn arb_entra_change() -> impl Strategy<Value = Change> {
     let u = 0..USERS.len();
     let g = 0..GROUPS.len();
     prop_oneof![
@@ -249,6 +356,10 @@ fn all_items(store: &Store) -> Vec<Change> {
         Collection::Group,
         Collection::GroupMember,
         Collection::GroupOwner,
+        Collection::Subscription,
+        Collection::ResourceGroup,
+        Collection::RoleDefinition,
+        Collection::RoleAssignment,
     ] {
         for id in store.item_ids(c, "").unwrap() {
             let key = ItemKey::new(c, id);
@@ -260,7 +371,7 @@ fn all_items(store: &Store) -> Vec<Change> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
     #[test]
     fn incremental_pages_equal_a_fresh_baseline(
