@@ -291,10 +291,29 @@ pub fn dependents(key: &ItemKey, items: &dyn ItemLookup) -> Vec<Origin> {
             }
             out.extend(item_scope_dependents(key, items));
         }
-        Collection::Subscription
-        | Collection::ResourceGroup
-        | Collection::StorageAccount
-        | Collection::Container => out.extend(item_scope_dependents(key, items)),
+        Collection::Subscription | Collection::StorageAccount | Collection::Container => {
+            out.extend(item_scope_dependents(key, items))
+        }
+        Collection::ResourceGroup => {
+            out.extend(item_scope_dependents(key, items));
+            // The azure_resources below take their resource group's spelling from this item.
+            // An assignment's id starts with its scope, so its id finds those below.
+            if let Some(scope) = arm::item_scope(key) {
+                for c in [Collection::RoleAssignment, Collection::RoleEligibility] {
+                    for i in items.ids(c, &format!("{scope}/")) {
+                        if let Some(below) = items
+                            .item(&ItemKey::new(c, i.as_str()))
+                            .and_then(|v| arm::assignment_scope(&v))
+                            .filter(|s| {
+                                matches!(arm::classify(s), Some(arm::ScopeKind::AzureResource(..)))
+                            })
+                        {
+                            out.extend(scope_and_grants(&below, items));
+                        }
+                    }
+                }
+            }
+        }
         Collection::RoleDefinition => {
             if let Some((sub, guid)) = id.split_once(':') {
                 let guid = guid.to_ascii_lowercase();
