@@ -1,0 +1,196 @@
+//! Read views of the items for the projection: the items as stored ([`StoredItems`]), and the
+//! items as they will be once a page is applied ([`PageView`]: stored items overlaid with the
+//! page's pending writes). Both answer [`ItemLookup`], so `project` and `dependents` run
+//! unchanged on the state before and after a page.
+//!
+//! `ItemLookup` cannot return errors; a view remembers the first storage error it met, answers
+//! "absent" meanwhile, and the caller must ask [`StoredItems::check`] before trusting a result.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use anyhow::Context;
+use serde_json::Value;
+
+use super::keys::{self, Generation};
+use crate::feeds::change::{Collection, ItemKey};
+use crate::model::projection::ItemLookup;
+
+/// Parsed items kept between look-ups: a projection reads the same user or group item for each
+/// of its many grants. Cleared when full rather than evicted one by one: simple, and a full
+/// snapshot walks origins in key order, so recent items are what it needs again.
+const CACHE_LIMIT: usize = 50_000;
+
+/// The items and reverse references as stored in sled.
+pub struct StoredItems<'a> {
+    items: &'a sled::Tree,
+    refs: &'a sled::Tree,
+    cache: RefCell<HashMap<ItemKey, Option<Value>>>,
+    error: RefCell<Option<anyhow::Error>>,
+}
+
+impl<'a> StoredItems<'a> {
+    pub fn new(items: &'a sled::Tree, refs: &'a sled::Tree) -> StoredItems<'a> {
+        StoredItems {
+            items,
+            refs,
+            cache: RefCell::new(HashMap::new()),
+            error: RefCell::new(None),
+        }
+    }
+
+    /// Fails with the first storage error any look-up met since the last check.
+    pub fn check(&self) -> anyhow::Result<()> {
+        match self.error.borrow_mut().take() {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+
+    /// The stored item with its generation, read fresh (not cached).
+    pub fn stored(&self, key: &ItemKey) -> anyhow::Result<Option<(Generation, Value)>> {
+        self.items
+            .get(keys::item_key(key))
+            .with_context(|| format!("reading item {key:?}"))?
+            .map(|bytes| keys::decode_item(&bytes).with_context(|| format!("item {key:?}")))
+            .transpose()
+    }
+
+    pub fn value(&self, key: &ItemKey) -> anyhow::Result<Option<Value>> {
+        if let Some(hit) = self.cache.borrow().get(key) {
+            return Ok(hit.clone());
+        }
+        let value = self.stored(key)?.map(|(_, value)| value);
+        let mut cache = self.cache.borrow_mut();
+        if cache.len() >= CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(key.clone(), value.clone());
+        Ok(value)
+    }
+
+    /// Every stored item of `collection` whose id starts with `prefix`: id and generation.
+    pub fn generations(
+        &self,
+        collection: Collection,
+        prefix: &str,
+    ) -> anyhow::Result<Vec<(String, Generation)>> {
+        self.items
+            .scan_prefix(keys::item_prefix(collection, prefix))
+            .map(|entry| {
+                let (key, value) = entry.context("scanning items")?;
+                let key = keys::parse_item_key(&key)?;
+                Ok((key.id, keys::item_generation(&value)?))
+            })
+            .collect()
+    }
+
+    pub fn ids(&self, collection: Collection, prefix: &str) -> anyhow::Result<Vec<String>> {
+        self.items
+            .scan_prefix(keys::item_prefix(collection, prefix))
+            .keys()
+            .map(|key| Ok(keys::parse_item_key(&key.context("scanning items")?)?.id))
+            .collect()
+    }
+
+    pub fn referencing(&self, target: &str, collection: Collection) -> anyhow::Result<Vec<String>> {
+        self.refs
+            .scan_prefix(keys::ref_prefix(target, collection))
+            .keys()
+            .map(|key| {
+                let (_, item) = keys::parse_ref_key(&key.context("scanning references")?)?;
+                Ok(item.id)
+            })
+            .collect()
+    }
+
+    fn note<T>(&self, result: anyhow::Result<T>, fallback: T) -> T {
+        result.unwrap_or_else(|error| {
+            self.error.borrow_mut().get_or_insert(error);
+            fallback
+        })
+    }
+}
+
+impl ItemLookup for StoredItems<'_> {
+    fn item(&self, key: &ItemKey) -> Option<Value> {
+        let value = self.value(key);
+        self.note(value, None)
+    }
+
+    fn ids(&self, collection: Collection, prefix: &str) -> Vec<String> {
+        let ids = StoredItems::ids(self, collection, prefix);
+        self.note(ids, Vec::new())
+    }
+
+    fn referencing(&self, target: &str, collection: Collection) -> Vec<String> {
+        let ids = StoredItems::referencing(self, target, collection);
+        self.note(ids, Vec::new())
+    }
+}
+
+/// What a page changes, as the projection must see it afterwards.
+#[derive(Default)]
+pub struct PendingItems {
+    /// The new value of every item whose value the page changes (None: removed).
+    pub values: BTreeMap<ItemKey, Option<Value>>,
+    /// Reverse references the page adds and removes: (target, referencing item).
+    pub refs_added: BTreeSet<(String, ItemKey)>,
+    pub refs_removed: BTreeSet<(String, ItemKey)>,
+}
+
+/// The stored items with a page's pending changes laid over them.
+pub struct PageView<'a> {
+    pub base: &'a StoredItems<'a>,
+    pub pending: &'a PendingItems,
+}
+
+impl ItemLookup for PageView<'_> {
+    fn item(&self, key: &ItemKey) -> Option<Value> {
+        match self.pending.values.get(key) {
+            Some(value) => value.clone(),
+            None => self.base.item(key),
+        }
+    }
+
+    fn ids(&self, collection: Collection, prefix: &str) -> Vec<String> {
+        let mut ids: BTreeSet<String> = ItemLookup::ids(self.base, collection, prefix)
+            .into_iter()
+            .collect();
+        let start = ItemKey::new(collection, prefix);
+        for (key, value) in self
+            .pending
+            .values
+            .range(start..)
+            .take_while(|(k, _)| k.collection == collection && k.id.starts_with(prefix))
+        {
+            match value {
+                Some(_) => ids.insert(key.id.clone()),
+                None => ids.remove(&key.id),
+            };
+        }
+        ids.into_iter().collect()
+    }
+
+    fn referencing(&self, target: &str, collection: Collection) -> Vec<String> {
+        let mut ids: BTreeSet<String> = ItemLookup::referencing(self.base, target, collection)
+            .into_iter()
+            .collect();
+        for id in refs_of(&self.pending.refs_removed, target, collection) {
+            ids.remove(id);
+        }
+        ids.extend(refs_of(&self.pending.refs_added, target, collection).cloned());
+        ids.into_iter().collect()
+    }
+}
+
+/// The ids of the items of `collection` that name `target` in a set of pending references.
+fn refs_of<'s>(
+    set: &'s BTreeSet<(String, ItemKey)>,
+    target: &'s str,
+    collection: Collection,
+) -> impl Iterator<Item = &'s String> {
+    set.range((target.to_string(), ItemKey::new(collection, ""))..)
+        .take_while(move |(t, k)| t == target && k.collection == collection)
+        .map(|(_, k)| &k.id)
+}
