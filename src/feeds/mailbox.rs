@@ -54,6 +54,8 @@ impl Feed for MailboxFeed {
                 Position::Continue(state) => decode_state::<MailboxRound>(FEED, state)?,
                 _ if !ctx.options.mailbox => return Ok(Page::default()),
                 Position::Baseline => full_round(ctx, now)?,
+                // A feed that was off (mailbox option, say) ended its rounds with no cursor.
+                Position::Delta(Value::Null) => full_round(ctx, now)?,
                 Position::Delta(cursor) => {
                     let cursor: FullPassCursor = decode_state(FEED, cursor)?;
                     if cursor.due(ctx, now) {

@@ -6,6 +6,7 @@
 
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::graph::link_value;
 use super::per_object::{PerObjectRound, PerObjectSource, nested_id};
@@ -61,6 +62,8 @@ impl Feed for ServicePrincipalOwnersFeed {
             let round = match position {
                 Position::Continue(state) => SOURCE.decode(state)?,
                 Position::Baseline => full_round(ctx, now)?,
+                // A feed that was off (mailbox option, say) ended its rounds with no cursor.
+                Position::Delta(Value::Null) => full_round(ctx, now)?,
                 Position::Delta(cursor) => {
                     let cursor: FullPassCursor = decode_state(SOURCE.feed, cursor)?;
                     if cursor.due(ctx, now) {
