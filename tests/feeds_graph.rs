@@ -32,19 +32,32 @@ fn script_users_baseline(h: &Harness) -> String {
     let latest = fixture("users_delta_latest");
     let page1 = fixture("users_list_page1");
     h.api
-        .graph(&format!("{}&$deltatoken=latest", users_delta_url()), latest.clone())
+        .graph(
+            &format!("{}&$deltatoken=latest", users_delta_url()),
+            latest.clone(),
+        )
         .graph(&users_list_url(), page1.clone())
-        .graph(page1["@odata.nextLink"].as_str().unwrap(), fixture("users_list_page2"));
+        .graph(
+            page1["@odata.nextLink"].as_str().unwrap(),
+            fixture("users_list_page2"),
+        );
     latest["@odata.deltaLink"].as_str().unwrap().to_string()
 }
 
 #[tokio::test]
 async fn users_baseline_takes_the_latest_delta_link_then_lists_every_page_and_sweeps() {
     let mut h = Harness::new();
-    h.store.put(Collection::User, "gone-since-last-baseline", json!({"id": "gone"}));
+    h.store.put(
+        Collection::User,
+        "gone-since-last-baseline",
+        json!({"id": "gone"}),
+    );
     let delta_link = script_users_baseline(&h);
 
-    let round = h.round(&UsersFeed, Position::Baseline, Hints::default()).await.unwrap();
+    let round = h
+        .round(&UsersFeed, Position::Baseline, Hints::default())
+        .await
+        .unwrap();
 
     assert!(h.api.all_used());
     let urls: Vec<String> = h.api.calls().into_iter().map(|c| c.url).collect();
@@ -53,15 +66,30 @@ async fn users_baseline_takes_the_latest_delta_link_then_lists_every_page_and_sw
     assert_eq!(round.cursor, json!({"delta_link": delta_link}));
     assert_eq!(round.completed(), vec![(Collection::User, None)]);
     // Only the last page completes the scope: a crash mid-list must not sweep.
-    assert!(round.pages[..round.pages.len() - 1].iter().all(|p| p.completed.is_empty()));
+    assert!(
+        round.pages[..round.pages.len() - 1]
+            .iter()
+            .all(|p| p.completed.is_empty())
+    );
     let mut ids = h.store.ids(Collection::User);
     ids.sort();
     let mut expected = vec![ADELE.to_string(), MEGAN.to_string(), GUEST.to_string()];
     expected.sort();
     assert_eq!(ids, expected, "the stale user is swept");
-    assert_eq!(h.store.get(Collection::User, ADELE).unwrap()["manager"], json!({"id": MEGAN}));
-    assert_eq!(h.store.get(Collection::User, MEGAN).unwrap()["manager"], json!(null));
-    assert!(round.changes().iter().all(|c| matches!(c, Change::Upsert { .. })));
+    assert_eq!(
+        h.store.get(Collection::User, ADELE).unwrap()["manager"],
+        json!({"id": MEGAN})
+    );
+    assert_eq!(
+        h.store.get(Collection::User, MEGAN).unwrap()["manager"],
+        json!(null)
+    );
+    assert!(
+        round
+            .changes()
+            .iter()
+            .all(|c| matches!(c, Change::Upsert { .. }))
+    );
 }
 
 #[tokio::test]
@@ -69,18 +97,35 @@ async fn users_delta_round_merges_minimal_items_and_removes_soft_and_hard_delete
     let mut h = Harness::new();
     h.options.mailbox = true;
     let delta_link = script_users_baseline(&h);
-    let baseline = h.round(&UsersFeed, Position::Baseline, Hints::default()).await.unwrap();
+    let baseline = h
+        .round(&UsersFeed, Position::Baseline, Hints::default())
+        .await
+        .unwrap();
     h.api.clear_log();
-    h.store.put(Collection::Mailbox, MEGAN, json!({"userPurpose": "user"}));
+    h.store
+        .put(Collection::Mailbox, MEGAN, json!({"userPurpose": "user"}));
     let round_page = fixture("users_delta_round");
     h.api.graph(&delta_link, round_page.clone());
 
-    let round = h.round(&UsersFeed, Position::Delta(baseline.cursor), Hints::default()).await.unwrap();
+    let round = h
+        .round(
+            &UsersFeed,
+            Position::Delta(baseline.cursor),
+            Hints::default(),
+        )
+        .await
+        .unwrap();
 
     let calls = h.api.calls();
     assert_eq!(calls.len(), 1);
-    assert_eq!(calls[0].headers, vec![("Prefer".to_string(), "return=minimal".to_string())]);
-    assert_eq!(round.cursor, json!({"delta_link": round_page["@odata.deltaLink"]}));
+    assert_eq!(
+        calls[0].headers,
+        vec![("Prefer".to_string(), "return=minimal".to_string())]
+    );
+    assert_eq!(
+        round.cursor,
+        json!({"delta_link": round_page["@odata.deltaLink"]})
+    );
     assert!(round.completed().is_empty(), "a delta round sweeps nothing");
     // return=minimal: merged, so unchanged properties stay; the manager moved to the guest.
     let adele = h.store.get(Collection::User, ADELE).unwrap();
@@ -90,39 +135,72 @@ async fn users_delta_round_merges_minimal_items_and_removes_soft_and_hard_delete
     // reason "changed" (soft delete) and "deleted" (hard) both make the user vanish.
     assert_eq!(h.store.get(Collection::User, MEGAN), None);
     assert_eq!(h.store.get(Collection::User, GUEST), None);
-    assert_eq!(h.store.get(Collection::Mailbox, MEGAN), None, "a removed user's mailbox item goes too");
-    assert_eq!(h.store.get(Collection::User, NEW_HIRE).unwrap()["mail"], "newhire@contoso.com");
+    assert_eq!(
+        h.store.get(Collection::Mailbox, MEGAN),
+        None,
+        "a removed user's mailbox item goes too"
+    );
+    assert_eq!(
+        h.store.get(Collection::User, NEW_HIRE).unwrap()["mail"],
+        "newhire@contoso.com"
+    );
     // The duplicate entry for Adele is merged twice, harmlessly.
-    let merges = round.changes().iter().filter(|c| matches!(c, Change::Merge { key, .. } if key.id == ADELE)).count();
+    let merges = round
+        .changes()
+        .iter()
+        .filter(|c| matches!(c, Change::Merge { key, .. } if key.id == ADELE))
+        .count();
     assert_eq!(merges, 2);
     // Mailbox hints: the new user (new, with mail); not Adele (mail unchanged).
-    assert_eq!(round.hints.mailbox_users.iter().cloned().collect::<Vec<_>>(), vec![NEW_HIRE.to_string()]);
+    assert_eq!(
+        round
+            .hints
+            .mailbox_users
+            .iter()
+            .cloned()
+            .collect::<Vec<_>>(),
+        vec![NEW_HIRE.to_string()]
+    );
 }
 
 #[tokio::test]
 async fn an_expired_delta_link_asks_for_a_rebaseline() {
     let mut h = Harness::new();
-    let cursor = json!({"delta_link": "https://graph.microsoft.com/v1.0/users/delta?$deltatoken=old"});
+    let cursor =
+        json!({"delta_link": "https://graph.microsoft.com/v1.0/users/delta?$deltatoken=old"});
     h.api.graph_err(
         "https://graph.microsoft.com/v1.0/users/delta?$deltatoken=old",
         ApiError::DeltaTokenExpired { location: None },
     );
-    let result = h.round(&UsersFeed, Position::Delta(cursor), Hints::default()).await;
+    let result = h
+        .round(&UsersFeed, Position::Delta(cursor), Hints::default())
+        .await;
     assert_eq!(result.err(), Some(FeedError::DeltaTokenExpired));
 
-    let gone = json!({"delta_link": "https://graph.microsoft.com/v1.0/users/delta?$deltatoken=gone"});
+    let gone =
+        json!({"delta_link": "https://graph.microsoft.com/v1.0/users/delta?$deltatoken=gone"});
     h.api.graph_err(
         "https://graph.microsoft.com/v1.0/users/delta?$deltatoken=gone",
-        ApiError::DeltaTokenExpired { location: Some("https://graph.microsoft.com/v1.0/users/delta?$deltatoken=".into()) },
+        ApiError::DeltaTokenExpired {
+            location: Some("https://graph.microsoft.com/v1.0/users/delta?$deltatoken=".into()),
+        },
     );
-    let result = h.round(&UsersFeed, Position::Delta(gone), Hints::default()).await;
+    let result = h
+        .round(&UsersFeed, Position::Delta(gone), Hints::default())
+        .await;
     assert_eq!(result.err(), Some(FeedError::DeltaTokenExpired));
 }
 
 #[tokio::test]
 async fn a_corrupt_cursor_is_a_clear_error_naming_the_feed() {
     let mut h = Harness::new();
-    let result = h.round(&UsersFeed, Position::Delta(json!({"nonsense": 1})), Hints::default()).await;
+    let result = h
+        .round(
+            &UsersFeed,
+            Position::Delta(json!({"nonsense": 1})),
+            Hints::default(),
+        )
+        .await;
     match result.err() {
         Some(FeedError::Malformed(message)) => assert!(message.contains("users"), "{message}"),
         other => panic!("expected Malformed, got {other:?}"),
@@ -135,21 +213,35 @@ fn groups_delta_url() -> String {
 
 async fn groups_baseline(h: &mut Harness) -> serde_json::Value {
     let page1 = fixture("groups_delta_page1");
-    h.api
-        .graph(&groups_delta_url(), page1.clone())
-        .graph(page1["@odata.nextLink"].as_str().unwrap(), fixture("groups_delta_page2"));
-    h.round(&GroupsFeed, Position::Baseline, Hints::default()).await.unwrap().cursor
+    h.api.graph(&groups_delta_url(), page1.clone()).graph(
+        page1["@odata.nextLink"].as_str().unwrap(),
+        fixture("groups_delta_page2"),
+    );
+    h.round(&GroupsFeed, Position::Baseline, Hints::default())
+        .await
+        .unwrap()
+        .cursor
 }
 
 #[tokio::test]
 async fn a_big_group_split_across_pages_keeps_every_slice_of_members() {
     let mut h = Harness::new();
-    h.store.put(Collection::GroupMember, &format!("{ALL_COMPANY}/left-long-ago"), json!({}));
+    h.store.put(
+        Collection::GroupMember,
+        &format!("{ALL_COMPANY}/left-long-ago"),
+        json!({}),
+    );
     let cursor = groups_baseline(&mut h).await;
 
     assert!(h.api.all_used());
-    assert!(h.api.calls().iter().all(|c| c.headers.is_empty()), "the initial round asks for full objects");
-    assert_eq!(cursor, json!({"delta_link": fixture("groups_delta_page2")["@odata.deltaLink"]}));
+    assert!(
+        h.api.calls().iter().all(|c| c.headers.is_empty()),
+        "the initial round asks for full objects"
+    );
+    assert_eq!(
+        cursor,
+        json!({"delta_link": fixture("groups_delta_page2")["@odata.deltaLink"]})
+    );
     let mut members = h.store.item_ids_of(Collection::GroupMember, ALL_COMPANY);
     members.sort();
     let mut expected = vec![
@@ -159,12 +251,19 @@ async fn a_big_group_split_across_pages_keeps_every_slice_of_members() {
         format!("{ALL_COMPANY}/c1d2e3f4-a5b6-4c7d-8e9f-a0b1c2d3e4f5"),
     ];
     expected.sort();
-    assert_eq!(members, expected, "both slices kept; the stale member swept by the baseline");
     assert_eq!(
-        h.store.get(Collection::GroupMember, &format!("{ALL_COMPANY}/{SALES}")),
+        members, expected,
+        "both slices kept; the stale member swept by the baseline"
+    );
+    assert_eq!(
+        h.store
+            .get(Collection::GroupMember, &format!("{ALL_COMPANY}/{SALES}")),
         Some(json!({"@odata.type": "#microsoft.graph.group"}))
     );
-    assert_eq!(h.store.ids(Collection::GroupOwner), vec![format!("{ALL_COMPANY}/{MEGAN}")]);
+    assert_eq!(
+        h.store.ids(Collection::GroupOwner),
+        vec![format!("{ALL_COMPANY}/{MEGAN}")]
+    );
     let group = h.store.get(Collection::Group, ALL_COMPANY).unwrap();
     assert!(group.get("members@delta").is_none() && group["displayName"] == "All Company");
 }
@@ -173,29 +272,65 @@ async fn a_big_group_split_across_pages_keeps_every_slice_of_members() {
 async fn removed_members_and_removed_groups_leave_the_store() {
     let mut h = Harness::new();
     let cursor = groups_baseline(&mut h).await;
-    h.store.put(Collection::GroupOwner, &format!("{SALES}/{ADELE}"), json!({}));
+    h.store.put(
+        Collection::GroupOwner,
+        &format!("{SALES}/{ADELE}"),
+        json!({}),
+    );
     h.api.clear_log();
-    h.api.graph(fixture("groups_delta_page2")["@odata.deltaLink"].as_str().unwrap(), fixture("groups_delta_round"));
+    h.api.graph(
+        fixture("groups_delta_page2")["@odata.deltaLink"]
+            .as_str()
+            .unwrap(),
+        fixture("groups_delta_round"),
+    );
 
-    let round = h.round(&GroupsFeed, Position::Delta(cursor), Hints::default()).await.unwrap();
+    let round = h
+        .round(&GroupsFeed, Position::Delta(cursor), Hints::default())
+        .await
+        .unwrap();
 
-    assert_eq!(h.api.calls()[0].headers, vec![("Prefer".to_string(), "return=minimal".to_string())]);
+    assert_eq!(
+        h.api.calls()[0].headers,
+        vec![("Prefer".to_string(), "return=minimal".to_string())]
+    );
     let mut members = h.store.item_ids_of(Collection::GroupMember, ALL_COMPANY);
     members.sort();
-    assert!(!members.contains(&format!("{ALL_COMPANY}/{MEGAN}")), "@removed member removed");
-    assert!(members.contains(&format!("{ALL_COMPANY}/{NEW_HIRE}")), "added member added");
-    assert!(members.contains(&format!("{ALL_COMPANY}/{ADELE}")), "untouched member kept");
-    assert_eq!(h.store.get(Collection::Group, ALL_COMPANY).unwrap()["displayName"], "All Company");
+    assert!(
+        !members.contains(&format!("{ALL_COMPANY}/{MEGAN}")),
+        "@removed member removed"
+    );
+    assert!(
+        members.contains(&format!("{ALL_COMPANY}/{NEW_HIRE}")),
+        "added member added"
+    );
+    assert!(
+        members.contains(&format!("{ALL_COMPANY}/{ADELE}")),
+        "untouched member kept"
+    );
+    assert_eq!(
+        h.store.get(Collection::Group, ALL_COMPANY).unwrap()["displayName"],
+        "All Company"
+    );
     assert_eq!(h.store.get(Collection::Group, SALES), None);
-    assert!(h.store.item_ids_of(Collection::GroupOwner, SALES).is_empty());
-    assert!(round.changes().contains(&Change::RemovePrefix { collection: Collection::GroupMember, prefix: format!("{SALES}/") }));
+    assert!(
+        h.store
+            .item_ids_of(Collection::GroupOwner, SALES)
+            .is_empty()
+    );
+    assert!(round.changes().contains(&Change::RemovePrefix {
+        collection: Collection::GroupMember,
+        prefix: format!("{SALES}/")
+    }));
 }
 
 #[tokio::test]
 async fn a_delta_page_without_any_link_is_malformed() {
     let mut h = Harness::new();
     h.api.graph(&groups_delta_url(), json!({"value": []}));
-    let result = h.round(&GroupsFeed, Position::Baseline, Hints::default()).await;
+    let result = h
+        .round(&GroupsFeed, Position::Baseline, Hints::default())
+        .await;
     assert!(matches!(result, Err(FeedError::Malformed(m)) if m.contains("deltaLink")));
 }
 
@@ -205,18 +340,37 @@ async fn an_empty_page_with_a_next_link_continues_the_round() {
     h.api
         .graph(&groups_delta_url(), json!({"value": [], "@odata.nextLink": "https://graph.microsoft.com/v1.0/groups/delta?$skiptoken=a"}))
         .graph("https://graph.microsoft.com/v1.0/groups/delta?$skiptoken=a", json!({"value": [], "@odata.deltaLink": "https://graph.microsoft.com/v1.0/groups/delta?$deltatoken=b"}));
-    let round = h.round(&GroupsFeed, Position::Baseline, Hints::default()).await.unwrap();
+    let round = h
+        .round(&GroupsFeed, Position::Baseline, Hints::default())
+        .await
+        .unwrap();
     assert_eq!(round.pages.len(), 2);
-    assert_eq!(round.cursor, json!({"delta_link": "https://graph.microsoft.com/v1.0/groups/delta?$deltatoken=b"}));
+    assert_eq!(
+        round.cursor,
+        json!({"delta_link": "https://graph.microsoft.com/v1.0/groups/delta?$deltatoken=b"})
+    );
 }
 
 #[tokio::test]
-async fn a_removed_service_principal_takes_its_owners_and_assignments_and_a_changed_one_is_hinted() {
+async fn a_removed_service_principal_takes_its_owners_and_assignments_and_a_changed_one_is_hinted()
+{
     let mut h = Harness::new();
     let sp = "c1d2e3f4-a5b6-4c7d-8e9f-a0b1c2d3e4f5";
-    h.store.put(Collection::ServicePrincipal, "gone-sp", json!({"id": "gone-sp"}));
-    h.store.put(Collection::ServicePrincipalOwner, &format!("gone-sp/{ADELE}"), json!({}));
-    h.store.put(Collection::AppRoleAssignment, "gone-sp/assignment", json!({}));
+    h.store.put(
+        Collection::ServicePrincipal,
+        "gone-sp",
+        json!({"id": "gone-sp"}),
+    );
+    h.store.put(
+        Collection::ServicePrincipalOwner,
+        &format!("gone-sp/{ADELE}"),
+        json!({}),
+    );
+    h.store.put(
+        Collection::AppRoleAssignment,
+        "gone-sp/assignment",
+        json!({}),
+    );
     h.api.graph("https://graph.microsoft.com/v1.0/servicePrincipals/delta?$deltatoken=t1", json!({
         "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#servicePrincipals",
         "@odata.deltaLink": "https://graph.microsoft.com/v1.0/servicePrincipals/delta?$deltatoken=t2",
@@ -226,12 +380,27 @@ async fn a_removed_service_principal_takes_its_owners_and_assignments_and_a_chan
         ]
     }));
     let cursor = json!({"delta_link": "https://graph.microsoft.com/v1.0/servicePrincipals/delta?$deltatoken=t1"});
-    let round = h.round(&ServicePrincipalsFeed, Position::Delta(cursor), Hints::default()).await.unwrap();
+    let round = h
+        .round(
+            &ServicePrincipalsFeed,
+            Position::Delta(cursor),
+            Hints::default(),
+        )
+        .await
+        .unwrap();
 
     assert_eq!(h.store.get(Collection::ServicePrincipal, "gone-sp"), None);
     assert!(h.store.ids(Collection::ServicePrincipalOwner).is_empty());
     assert!(h.store.ids(Collection::AppRoleAssignment).is_empty());
-    assert_eq!(round.hints.service_principals.iter().cloned().collect::<Vec<_>>(), vec![sp.to_string()]);
+    assert_eq!(
+        round
+            .hints
+            .service_principals
+            .iter()
+            .cloned()
+            .collect::<Vec<_>>(),
+        vec![sp.to_string()]
+    );
     assert!(round.changes().contains(&Change::Merge {
         key: ItemKey::new(Collection::ServicePrincipal, sp),
         value: json!({"id": sp, "displayName": "Contoso HR (renamed)"}),

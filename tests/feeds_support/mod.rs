@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use baton_azure_delta::azure::{ApiError, BatchRequest, BatchResponse};
 use baton_azure_delta::feeds::{
-    Api, Change, Collection, Feed, FeedContext, FeedError, FeedOptions, Hints, ItemKey,
-    ItemReader, Next, Page, Position,
+    Api, Change, Collection, Feed, FeedContext, FeedError, FeedOptions, Hints, ItemKey, ItemReader,
+    Next, Page, Position,
 };
 use futures::future::BoxFuture;
 use serde_json::Value;
@@ -20,7 +20,9 @@ use time::OffsetDateTime;
 
 /// A JSON file of fixtures/feeds/.
 pub fn fixture(name: &str) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/feeds").join(format!("{name}.json"));
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/feeds")
+        .join(format!("{name}.json"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("fixture {path:?}: {e}"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("fixture {path:?}: {e}"))
 }
@@ -35,12 +37,14 @@ pub struct Call {
 }
 
 type Queue = Mutex<HashMap<String, VecDeque<Result<Value, ApiError>>>>;
+/// A scripted answer inside a `$batch`: status, body, Retry-After.
+type BatchAnswer = (u16, Value, Option<Duration>);
 
 #[derive(Default)]
 pub struct FakeApi {
     graph: Queue,
     arm: Queue,
-    batch: Mutex<HashMap<String, VecDeque<(u16, Value, Option<Duration>)>>>,
+    batch: Mutex<HashMap<String, VecDeque<BatchAnswer>>>,
     pub log: Mutex<Vec<Call>>,
 }
 
@@ -54,41 +58,79 @@ fn unscripted(what: &str, url: &str) -> ApiError {
 
 impl FakeApi {
     pub fn graph(&self, url: &str, body: Value) -> &Self {
-        self.graph.lock().unwrap().entry(url.into()).or_default().push_back(Ok(body));
+        self.graph
+            .lock()
+            .unwrap()
+            .entry(url.into())
+            .or_default()
+            .push_back(Ok(body));
         self
     }
     pub fn graph_err(&self, url: &str, error: ApiError) -> &Self {
-        self.graph.lock().unwrap().entry(url.into()).or_default().push_back(Err(error));
+        self.graph
+            .lock()
+            .unwrap()
+            .entry(url.into())
+            .or_default()
+            .push_back(Err(error));
         self
     }
     pub fn arm(&self, url: &str, body: Value) -> &Self {
-        self.arm.lock().unwrap().entry(url.into()).or_default().push_back(Ok(body));
+        self.arm
+            .lock()
+            .unwrap()
+            .entry(url.into())
+            .or_default()
+            .push_back(Ok(body));
         self
     }
     pub fn arm_err(&self, url: &str, error: ApiError) -> &Self {
-        self.arm.lock().unwrap().entry(url.into()).or_default().push_back(Err(error));
+        self.arm
+            .lock()
+            .unwrap()
+            .entry(url.into())
+            .or_default()
+            .push_back(Err(error));
         self
     }
     /// One answer for a request inside a `$batch` (matched by its relative URL).
     pub fn batch(&self, url: &str, status: u16, body: Value) -> &Self {
-        self.batch.lock().unwrap().entry(url.into()).or_default().push_back((status, body, None));
+        self.batch
+            .lock()
+            .unwrap()
+            .entry(url.into())
+            .or_default()
+            .push_back((status, body, None));
         self
     }
     pub fn batch_throttled(&self, url: &str, retry_after: Duration) -> &Self {
-        let body = serde_json::json!({"error": {"code": "TooManyRequests", "message": "throttled"}});
-        self.batch.lock().unwrap().entry(url.into()).or_default().push_back((429, body, Some(retry_after)));
+        let body =
+            serde_json::json!({"error": {"code": "TooManyRequests", "message": "throttled"}});
+        self.batch
+            .lock()
+            .unwrap()
+            .entry(url.into())
+            .or_default()
+            .push_back((429, body, Some(retry_after)));
         self
     }
     pub fn calls(&self) -> Vec<Call> {
         self.log.lock().unwrap().clone()
     }
     pub fn count(&self, api: &str) -> usize {
-        self.log.lock().unwrap().iter().filter(|c| c.api == api).count()
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c.api == api)
+            .count()
     }
     /// Whether every scripted answer was used (a feed that skips a page would leave one).
     pub fn all_used(&self) -> bool {
         let empty = |q: &Queue| q.lock().unwrap().values().all(VecDeque::is_empty);
-        empty(&self.graph) && empty(&self.arm) && self.batch.lock().unwrap().values().all(VecDeque::is_empty)
+        empty(&self.graph)
+            && empty(&self.arm)
+            && self.batch.lock().unwrap().values().all(VecDeque::is_empty)
     }
     pub fn clear_log(&self) {
         self.log.lock().unwrap().clear();
@@ -96,27 +138,50 @@ impl FakeApi {
 }
 
 impl Api for FakeApi {
-    fn graph_get<'a>(&'a self, url: &'a str, headers: &'a [(&'a str, &'a str)]) -> BoxFuture<'a, Result<Value, ApiError>> {
+    fn graph_get<'a>(
+        &'a self,
+        url: &'a str,
+        headers: &'a [(&'a str, &'a str)],
+    ) -> BoxFuture<'a, Result<Value, ApiError>> {
         Box::pin(async move {
             self.log.lock().unwrap().push(Call {
                 api: "graph",
                 url: url.into(),
-                headers: headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
+                headers: headers
+                    .iter()
+                    .map(|(n, v)| (n.to_string(), v.to_string()))
+                    .collect(),
             });
-            let answer = self.graph.lock().unwrap().get_mut(url).and_then(VecDeque::pop_front);
+            let answer = self
+                .graph
+                .lock()
+                .unwrap()
+                .get_mut(url)
+                .and_then(VecDeque::pop_front);
             answer.unwrap_or_else(|| Err(unscripted("GET", url)))
         })
     }
 
-    fn graph_batch<'a>(&'a self, requests: Vec<BatchRequest>) -> BoxFuture<'a, Result<Vec<BatchResponse>, ApiError>> {
+    fn graph_batch<'a>(
+        &'a self,
+        requests: Vec<BatchRequest>,
+    ) -> BoxFuture<'a, Result<Vec<BatchResponse>, ApiError>> {
         Box::pin(async move {
             self.log.lock().unwrap().push(Call {
                 api: "batch",
-                url: requests.iter().map(|r| r.url.as_str()).collect::<Vec<_>>().join(" | "),
+                url: requests
+                    .iter()
+                    .map(|r| r.url.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" | "),
                 headers: Vec::new(),
             });
             if requests.len() > 20 {
-                return Err(ApiError::Other { status: Some(400), code: "BadRequest".into(), message: "more than 20 requests in a batch".into() });
+                return Err(ApiError::Other {
+                    status: Some(400),
+                    code: "BadRequest".into(),
+                    message: "more than 20 requests in a batch".into(),
+                });
             }
             let mut batch = self.batch.lock().unwrap();
             Ok(requests
@@ -134,8 +199,17 @@ impl Api for FakeApi {
 
     fn arm_get<'a>(&'a self, url: &'a str) -> BoxFuture<'a, Result<Value, ApiError>> {
         Box::pin(async move {
-            self.log.lock().unwrap().push(Call { api: "arm", url: url.into(), headers: Vec::new() });
-            let answer = self.arm.lock().unwrap().get_mut(url).and_then(VecDeque::pop_front);
+            self.log.lock().unwrap().push(Call {
+                api: "arm",
+                url: url.into(),
+                headers: Vec::new(),
+            });
+            let answer = self
+                .arm
+                .lock()
+                .unwrap()
+                .get_mut(url)
+                .and_then(VecDeque::pop_front);
             answer.unwrap_or_else(|| Err(unscripted("ARM GET", url)))
         })
     }
@@ -157,7 +231,9 @@ impl MemStore {
                     items.insert(key.clone(), (value.clone(), generation));
                 }
                 Change::Merge { key, value } => {
-                    let entry = items.entry(key.clone()).or_insert((Value::Object(Default::default()), generation));
+                    let entry = items
+                        .entry(key.clone())
+                        .or_insert((Value::Object(Default::default()), generation));
                     if let (Value::Object(stored), Value::Object(new)) = (&mut entry.0, value) {
                         for (k, v) in new {
                             stored.insert(k.clone(), v.clone());
@@ -169,7 +245,9 @@ impl MemStore {
                     items.remove(key);
                 }
                 Change::RemovePrefix { collection, prefix } => {
-                    items.retain(|k, _| !(k.collection == *collection && k.id.starts_with(prefix.as_str())));
+                    items.retain(|k, _| {
+                        !(k.collection == *collection && k.id.starts_with(prefix.as_str()))
+                    });
                 }
             }
         }
@@ -183,7 +261,11 @@ impl MemStore {
     }
 
     pub fn get(&self, collection: Collection, id: &str) -> Option<Value> {
-        self.items.lock().unwrap().get(&ItemKey::new(collection, id)).map(|(v, _)| v.clone())
+        self.items
+            .lock()
+            .unwrap()
+            .get(&ItemKey::new(collection, id))
+            .map(|(v, _)| v.clone())
     }
 
     pub fn ids(&self, collection: Collection) -> Vec<String> {
@@ -191,13 +273,21 @@ impl MemStore {
     }
 
     pub fn put(&self, collection: Collection, id: &str, value: Value) {
-        self.items.lock().unwrap().insert(ItemKey::new(collection, id), (value, 0));
+        self.items
+            .lock()
+            .unwrap()
+            .insert(ItemKey::new(collection, id), (value, 0));
     }
 }
 
-fn sweep(items: &mut BTreeMap<ItemKey, (Value, u64)>, (collection, prefix): &(Collection, Option<String>), generation: u64) {
+fn sweep(
+    items: &mut BTreeMap<ItemKey, (Value, u64)>,
+    (collection, prefix): &(Collection, Option<String>),
+    generation: u64,
+) {
     items.retain(|k, (_, mark)| {
-        let in_scope = k.collection == *collection && prefix.as_deref().is_none_or(|p| k.id.starts_with(p));
+        let in_scope =
+            k.collection == *collection && prefix.as_deref().is_none_or(|p| k.id.starts_with(p));
         !in_scope || *mark == generation
     });
 }
@@ -254,7 +344,10 @@ impl Round {
         self.pages.iter().flat_map(|p| p.changes.clone()).collect()
     }
     pub fn completed(&self) -> Vec<(Collection, Option<String>)> {
-        self.pages.iter().flat_map(|p| p.completed.clone()).collect()
+        self.pages
+            .iter()
+            .flat_map(|p| p.completed.clone())
+            .collect()
     }
 }
 
@@ -282,7 +375,12 @@ impl Harness {
 
     /// Runs one whole round like the engine: each page applied with the round's generation,
     /// a baseline's scopes swept at its end.
-    pub async fn round(&mut self, feed: &dyn Feed, start: Position, hints: Hints) -> Result<Round, FeedError> {
+    pub async fn round(
+        &mut self,
+        feed: &dyn Feed,
+        start: Position,
+        hints: Hints,
+    ) -> Result<Round, FeedError> {
         self.generation += 1;
         let ctx = self.context(hints);
         let baseline = start == Position::Baseline;
@@ -303,7 +401,11 @@ impl Harness {
                             self.store.sweep(&scope, self.generation);
                         }
                     }
-                    return Ok(Round { pages, cursor, hints: found });
+                    return Ok(Round {
+                        pages,
+                        cursor,
+                        hints: found,
+                    });
                 }
             }
         }
