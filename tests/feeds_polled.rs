@@ -287,7 +287,10 @@ async fn app_role_assignments_beyond_the_first_page_are_read_for_applications_on
         default_role["appRoleId"],
         "00000000-0000-0000-0000-000000000000"
     );
-    assert_eq!(round.cursor, json!(null));
+    assert_eq!(
+        round.cursor,
+        json!({"last_poll": h.clock.now().unix_timestamp()})
+    );
 }
 
 #[tokio::test]
@@ -546,4 +549,57 @@ async fn turning_the_mailbox_option_on_later_starts_with_a_full_pass() {
         Some(json!({"userPurpose": "user"}))
     );
     assert!(on.completed().contains(&(Collection::Mailbox, None)));
+}
+
+#[tokio::test]
+async fn poll_every_spaces_out_the_feeds_without_a_change_signal() {
+    let mut h = Harness::new();
+    h.options.poll_every = Duration::from_secs(3600);
+    h.store.put(
+        Collection::ServicePrincipal,
+        HR_APP,
+        json!({"servicePrincipalType": "Application"}),
+    );
+    let url = format!("/servicePrincipals/{HR_APP}/appRoleAssignedTo?$top=999");
+    h.api.batch(&url, 200, json!({"value": []}));
+    let baseline = h
+        .round(
+            &AppRoleAssignmentsFeed,
+            Position::Baseline,
+            Hints::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(h.api.calls().len(), 1);
+
+    h.clock.advance(Duration::from_secs(600));
+    let skipped = h
+        .round(
+            &AppRoleAssignmentsFeed,
+            Position::Delta(baseline.cursor.clone()),
+            Hints::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(h.api.calls().len(), 1, "too soon: no call");
+    assert_eq!(skipped.cursor, baseline.cursor);
+    assert!(
+        skipped.completed().is_empty(),
+        "a skipped round sweeps nothing"
+    );
+
+    h.clock.advance(Duration::from_secs(3000));
+    h.api.batch(&url, 200, json!({"value": []}));
+    h.round(
+        &AppRoleAssignmentsFeed,
+        Position::Delta(skipped.cursor),
+        Hints::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        h.api.calls().len(),
+        2,
+        "an hour after the last poll: polled again"
+    );
 }

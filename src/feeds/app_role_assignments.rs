@@ -8,13 +8,13 @@
 //! (`00000000-0000-0000-0000-000000000000`) of applications that define none. Other types
 //! (managed identities, legacy and social IdP principals) are not emitted as applications, so
 //! nothing they hold would reach a `.c1z`. Cost: one `$batch` per 20 applications per round,
-//! plus one call per extra page of a large application.
+//! plus one call per extra page of a large application; `poll_every` spaces the polls out.
 
 use futures::future::BoxFuture;
 use serde_json::Value;
 
 use super::graph::without_annotations;
-use super::per_object::{PerObjectRound, PerObjectSource, nested_id};
+use super::per_object::{PerObjectSource, nested_id, skipped, start_poll};
 use super::{Collection, Feed, FeedContext, FeedError, ItemKey, Page, Position, store_error};
 
 pub struct AppRoleAssignmentsFeed;
@@ -49,11 +49,9 @@ impl Feed for AppRoleAssignmentsFeed {
         Box::pin(async move {
             let round = match position {
                 Position::Continue(state) => SOURCE.decode(state)?,
-                Position::Baseline | Position::Delta(_) => PerObjectRound {
-                    queue: applications(ctx)?.into(),
-                    follow: Default::default(),
-                    full: true,
-                    cursor: Value::Null,
+                start => match start_poll(ctx, start, || applications(ctx))? {
+                    Some(round) => round,
+                    None => return Ok(skipped(start)),
                 },
             };
             SOURCE.page(ctx, round).await

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::graph::{CollectionPage, object_id, without_annotations};
-use super::per_object::{PerObjectRound, PerObjectSource};
+use super::per_object::{PerObjectSource, skipped, start_poll};
 use super::{
     Change, Collection, Feed, FeedContext, FeedError, ItemKey, Next, Page, Position, decode_state,
     encode_state, store_error,
@@ -112,7 +112,7 @@ impl Feed for ListFeed {
 
 /// PIM for Groups eligibility (`GroupEligibility` items, id = schedule id; P2). The list
 /// requires `$filter` on `groupId` or `principalId`, so it is read per group, 20 groups to a
-/// `$batch`, every round, and the whole collection is swept at the end. Groups synced from
+/// `$batch`, every round (or every `poll_every`), and the whole collection is swept at the end. Groups synced from
 /// on-premises and dynamic groups are left out: PIM for Groups cannot manage their membership
 /// (inference from the PIM for Groups documentation; verify on a live tenant).
 pub struct GroupEligibilityFeed;
@@ -153,15 +153,13 @@ impl Feed for GroupEligibilityFeed {
         Box::pin(async move {
             let round = match position {
                 Position::Continue(state) => GROUP_ELIGIBILITY.decode(state)?,
-                Position::Baseline | Position::Delta(_) => {
+                start => {
                     if ctx.options.skip_p2 {
                         return Ok(Page::default());
                     }
-                    PerObjectRound {
-                        queue: pim_capable_groups(ctx)?.into(),
-                        follow: Default::default(),
-                        full: true,
-                        cursor: Value::Null,
+                    match start_poll(ctx, start, || pim_capable_groups(ctx))? {
+                        Some(round) => round,
+                        None => return Ok(skipped(start)),
                     }
                 }
             };

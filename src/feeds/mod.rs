@@ -78,6 +78,11 @@ pub struct FeedOptions {
     /// How far each Activity Log query reaches back before the previous window's end, because
     /// events become queryable after their `eventTimestamp`.
     pub activity_log_overlap: Duration,
+    /// The least time between two polls of the per-object feeds that have no change signal at
+    /// all (app role assignments, PIM for Groups eligibility), which dominate a quiet round's
+    /// calls. Zero (the default) polls them every round; a round sooner than this is skipped
+    /// without a call.
+    pub poll_every: Duration,
 }
 
 impl Default for FeedOptions {
@@ -88,6 +93,7 @@ impl Default for FeedOptions {
             skip_storage_containers: false,
             full_pass_every: Duration::from_secs(24 * 3600),
             activity_log_overlap: Duration::from_secs(30 * 60),
+            poll_every: Duration::ZERO,
         }
     }
 }

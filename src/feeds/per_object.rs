@@ -15,7 +15,8 @@ use serde_json::Value;
 
 use super::graph::{self, BATCH_LIMIT, CollectionPage};
 use super::{
-    Change, Collection, FeedContext, FeedError, ItemKey, Next, Page, decode_state, encode_state,
+    Change, Collection, FeedContext, FeedError, ItemKey, Next, Page, Position, decode_state,
+    encode_state,
 };
 use crate::azure::BatchRequest;
 
@@ -130,6 +131,45 @@ impl PerObjectSource {
             page.completed
                 .push((self.collection, Some(format!("{object}/"))));
         }
+    }
+}
+
+/// The cursor of a feed polled every round (or every `poll_every`): when it last polled.
+#[derive(Serialize, Deserialize)]
+struct PollCursor {
+    last_poll: i64,
+}
+
+/// Starts a round of a feed that polls every object each time: `None` when the last poll is
+/// more recent than `poll_every` (the round is skipped), else a full round over `objects`.
+pub(crate) fn start_poll(
+    ctx: &FeedContext,
+    position: &Position,
+    objects: impl FnOnce() -> Result<Vec<String>, FeedError>,
+) -> Result<Option<PerObjectRound>, FeedError> {
+    let now = (ctx.clock)().unix_timestamp();
+    if let Position::Delta(cursor) = position
+        && let Ok(PollCursor { last_poll }) = serde_json::from_value::<PollCursor>(cursor.clone())
+        && now - last_poll < ctx.options.poll_every.as_secs() as i64
+    {
+        return Ok(None);
+    }
+    Ok(Some(PerObjectRound {
+        queue: objects()?.into(),
+        follow: VecDeque::new(),
+        full: true,
+        cursor: encode_state(&PollCursor { last_poll: now })?,
+    }))
+}
+
+/// The page of a round [`start_poll`] skipped: no call, the cursor kept.
+pub(crate) fn skipped(position: &Position) -> Page {
+    Page {
+        next: Next::RoundDone(match position {
+            Position::Delta(cursor) => cursor.clone(),
+            _ => Value::Null,
+        }),
+        ..Page::default()
     }
 }
 
