@@ -196,7 +196,7 @@ fn script_quiet_round(h: &Harness, per_object: bool) {
 async fn run_all(
     h: &mut Harness,
     feeds: &[Box<dyn Feed>],
-    cursors: &mut Vec<Option<Value>>,
+    cursors: &mut [Option<Value>],
     activity: bool,
 ) -> Vec<(String, usize)> {
     let mut counts = Vec::new();
