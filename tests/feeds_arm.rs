@@ -387,3 +387,38 @@ async fn without_management_group_reader_the_tenant_feed_stores_no_groups() {
     assert_eq!(h.api.calls().len(), 2);
     assert!(h.store.ids(Collection::ManagementGroup).is_empty());
 }
+
+#[tokio::test]
+async fn a_removed_subscription_takes_every_item_its_feed_stored() {
+    let mut h = Harness::new();
+    script_full_listing(&h);
+    h.round(
+        subscription_feed(SUB).as_ref(),
+        Position::Baseline,
+        Hints::default(),
+    )
+    .await
+    .unwrap();
+    let other = "/subscriptions/ffffffff-0000-0000-0000-000000000000/providers/microsoft.authorization/roleassignments/x";
+    h.store.put(Collection::RoleAssignment, other, json!({}));
+    let page = baton_azure_delta::feeds::Page {
+        changes: baton_azure_delta::feeds::subscription_removed(SUB),
+        ..Default::default()
+    };
+    h.store.apply(&page, 99);
+    for collection in [
+        Collection::ResourceGroup,
+        Collection::RoleDefinition,
+        Collection::StorageAccount,
+        Collection::Container,
+    ] {
+        assert!(
+            h.store.ids(collection).is_empty(),
+            "{collection:?} left behind"
+        );
+    }
+    assert_eq!(
+        h.store.ids(Collection::RoleAssignment),
+        vec![other.to_string()]
+    );
+}

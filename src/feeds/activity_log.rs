@@ -41,7 +41,7 @@ pub fn query_url(
         format(to)?
     );
     Ok(format!(
-        "/subscriptions/{subscription}/providers/microsoft.insights/eventtypes/management/values?api-version=2015-04-01&$filter={}&$select=eventDataId,eventTimestamp,operationName,status,resourceId",
+        "/subscriptions/{subscription}/providers/microsoft.insights/eventtypes/management/values?api-version=2015-04-01&$filter={}&$select=eventDataId,eventTimestamp,operationName,status",
         encode_query_value(&filter)
     ))
 }

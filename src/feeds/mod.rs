@@ -251,6 +251,29 @@ pub fn subscription_feed(subscription_id: &str) -> Box<dyn Feed> {
     Box::new(subscription::SubscriptionFeed::new(subscription_id))
 }
 
+/// The changes that forget a subscription the `arm_tenant` feed no longer lists: every item its
+/// feed stored (the engine commits them, and drops that feed and its cursor).
+pub fn subscription_removed(subscription_id: &str) -> Vec<Change> {
+    let s = subscription_id.to_ascii_lowercase();
+    let keyed = [
+        Collection::ResourceGroup,
+        Collection::RoleDefinition,
+        Collection::StorageAccount,
+        Collection::Container,
+    ]
+    .map(|collection| Change::RemovePrefix {
+        collection,
+        prefix: format!("{s}:"),
+    });
+    let by_arm_id = [Collection::RoleAssignment, Collection::RoleEligibility].map(|collection| {
+        Change::RemovePrefix {
+            collection,
+            prefix: format!("/subscriptions/{s}/"),
+        }
+    });
+    keyed.into_iter().chain(by_arm_id).collect()
+}
+
 /// Decodes a stored state or cursor, naming the feed when it is unreadable.
 pub(crate) fn decode_state<T: serde::de::DeserializeOwned>(
     feed: &str,
