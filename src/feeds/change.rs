@@ -13,7 +13,8 @@ use serde_json::Value;
 pub enum Collection {
     /// Graph `organization`; id = tenant GUID.
     Organization,
-    /// Graph `users`; id = object id.
+    /// Graph `users`; id = object id. The manager is normalised to `"manager": {"id": ...}` or
+    /// null (from the list's `$expand=manager` and the delta's `manager@delta` alike).
     User,
     /// Graph `users/{id}/mailboxSettings`; id = user object id; value `{"userPurpose": ...}`
     /// or `{"noMailbox": true}` for a 404.
@@ -38,7 +39,10 @@ pub enum Collection {
     DirectoryRoleAssignment,
     /// `roleManagement/directory/roleEligibilitySchedules`; id = schedule id.
     DirectoryRoleEligibility,
-    /// ARM `managementGroups` (or entities); id = management group name.
+    /// ARM `managementGroups` (or entities); id = management group name. Value normalised from
+    /// the `$expand=children&$recurse=true` tree: `{id, name, type, properties: {displayName,
+    /// parent: {id, name} | null, children: [{id, name, type, displayName}]}}` (direct children,
+    /// subscriptions included, so a subscription's parent is the group listing it).
     ManagementGroup,
     /// ARM `subscriptions`; id = subscription GUID.
     Subscription,

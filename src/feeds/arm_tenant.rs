@@ -1,0 +1,244 @@
+//! The tenant-level ARM feed: subscriptions (`Subscription` items), the management group tree
+//! (`ManagementGroup` items) and the role assignments made at management group or root scope
+//! (`RoleAssignment` items whose id starts with `/providers/`). All are polled: ARM has no delta.
+//!
+//! The tree is one call: `managementGroups/{tenantId}?$expand=children&$recurse=true` on the
+//! root group (named after the tenant id), cheaper than listing groups and then getting each
+//! one's parent. Assignments are listed per group with `$filter=atScope()` (at the group and
+//! above); each is keyed by its own lower-cased id, so the copies two groups return are one item.
+//! Subscription-scope assignments belong to each subscription's own feed, so that no item is
+//! marked by two feeds' rounds.
+//!
+//! Without Management Group Reader the tree answers 403 (or 404 where no hierarchy exists): the
+//! feed then stores no groups, and sweeps the ones it stored before.
+
+use std::collections::VecDeque;
+
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::graph::CollectionPage;
+use super::{
+    Change, Collection, Feed, FeedContext, FeedError, ItemKey, Next, Page, Position, decode_state,
+    encode_state, store_error,
+};
+use crate::azure::ApiError;
+
+const FEED: &str = "arm_tenant";
+const SUBSCRIPTIONS_API: &str = "2022-12-01";
+const MANAGEMENT_GROUPS_API: &str = "2023-04-01";
+pub(crate) const AUTHORIZATION_API: &str = "2022-04-01";
+/// The `type` of a management group in a `$expand=children` tree.
+const MANAGEMENT_GROUP_TYPE: &str = "Microsoft.Management/managementGroups";
+
+pub struct ArmTenantFeed;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "job", rename_all = "snake_case")]
+enum TenantJob {
+    Subscriptions,
+    ManagementGroupTree,
+    ManagementGroupAssignments { group: String },
+}
+
+#[derive(Serialize, Deserialize)]
+struct TenantRound {
+    jobs: VecDeque<TenantJob>,
+    /// The nextLink of the job at the head of `jobs`, once its first page was read.
+    next_link: Option<String>,
+    /// The tenant id, from the organization item or the subscriptions' `tenantId`.
+    tenant: Option<String>,
+}
+
+impl Feed for ArmTenantFeed {
+    fn name(&self) -> String {
+        FEED.into()
+    }
+
+    fn baseline_scopes(&self) -> Vec<(Collection, Option<String>)> {
+        vec![
+            (Collection::Subscription, None),
+            (Collection::ManagementGroup, None),
+            (Collection::RoleAssignment, Some("/providers/".into())),
+        ]
+    }
+
+    fn next_page<'a>(
+        &'a self,
+        ctx: &'a FeedContext,
+        position: &'a Position,
+    ) -> BoxFuture<'a, Result<Page, FeedError>> {
+        Box::pin(async move {
+            let mut round = match position {
+                Position::Continue(state) => decode_state::<TenantRound>(FEED, state)?,
+                Position::Baseline | Position::Delta(_) => TenantRound {
+                    jobs: [TenantJob::Subscriptions, TenantJob::ManagementGroupTree].into(),
+                    next_link: None,
+                    tenant: ctx
+                        .items
+                        .item_ids(Collection::Organization, "")
+                        .map_err(store_error)?
+                        .into_iter()
+                        .next(),
+                },
+            };
+            let mut page = Page::default();
+            let Some(job) = round.jobs.front().cloned() else {
+                return Ok(page);
+            };
+            let next_link = match job {
+                TenantJob::Subscriptions => {
+                    let url = round.next_link.take().unwrap_or_else(|| {
+                        format!("/subscriptions?api-version={SUBSCRIPTIONS_API}")
+                    });
+                    let listing =
+                        CollectionPage::arm(ctx.api.arm_get(&url).await?, "subscriptions")?;
+                    for item in &listing.items {
+                        let id = string_field(item, "subscriptionId", "subscriptions")?;
+                        if round.tenant.is_none() {
+                            round.tenant = item
+                                .get("tenantId")
+                                .and_then(Value::as_str)
+                                .map(str::to_string);
+                        }
+                        page.changes.push(Change::Upsert {
+                            key: ItemKey::new(Collection::Subscription, id),
+                            value: item.clone(),
+                        });
+                    }
+                    if listing.next_link.is_none() {
+                        page.completed.push((Collection::Subscription, None));
+                    }
+                    listing.next_link
+                }
+                TenantJob::ManagementGroupTree => {
+                    let groups = match &round.tenant {
+                        Some(tenant) => read_tree(ctx, tenant).await?,
+                        None => Vec::new(),
+                    };
+                    for group in groups {
+                        let name = string_field(&group, "name", "management group tree")?;
+                        round.jobs.push_back(TenantJob::ManagementGroupAssignments {
+                            group: name.clone(),
+                        });
+                        page.changes.push(Change::Upsert {
+                            key: ItemKey::new(Collection::ManagementGroup, name),
+                            value: group,
+                        });
+                    }
+                    page.completed.push((Collection::ManagementGroup, None));
+                    None
+                }
+                TenantJob::ManagementGroupAssignments { group } => {
+                    let url = round.next_link.take().unwrap_or_else(|| {
+                        format!(
+                            "/providers/Microsoft.Management/managementGroups/{group}/providers/Microsoft.Authorization/roleAssignments?api-version={AUTHORIZATION_API}&$filter=atScope()"
+                        )
+                    });
+                    let listing = CollectionPage::arm(
+                        ctx.api.arm_get(&url).await?,
+                        "management group role assignments",
+                    )?;
+                    for item in &listing.items {
+                        let id = string_field(item, "id", "management group role assignments")?
+                            .to_ascii_lowercase();
+                        // atScope() at a group also returns what is above it; a subscription's
+                        // own assignments are that subscription feed's.
+                        if id.starts_with("/providers/") {
+                            page.changes.push(Change::Upsert {
+                                key: ItemKey::new(Collection::RoleAssignment, id),
+                                value: item.clone(),
+                            });
+                        }
+                    }
+                    listing.next_link
+                }
+            };
+            match next_link {
+                Some(link) => round.next_link = Some(link),
+                None => {
+                    round.jobs.pop_front();
+                }
+            }
+            page.next = if round.jobs.is_empty() {
+                page.completed
+                    .push((Collection::RoleAssignment, Some("/providers/".into())));
+                Next::RoundDone(Value::Null)
+            } else {
+                Next::Continue(encode_state(&round)?)
+            };
+            Ok(page)
+        })
+    }
+}
+
+/// The management groups under (and including) the tenant root group, each normalised to
+/// `{id, name, type, properties: {displayName, parent: {id, name} | null, children: [{id, name,
+/// type, displayName}]}}` (direct children only, subscriptions included).
+async fn read_tree(ctx: &FeedContext, tenant: &str) -> Result<Vec<Value>, FeedError> {
+    let url = format!(
+        "/providers/Microsoft.Management/managementGroups/{tenant}?api-version={MANAGEMENT_GROUPS_API}&$expand=children&$recurse=true"
+    );
+    let root = match ctx.api.arm_get(&url).await {
+        Ok(root) => root,
+        Err(ApiError::Forbidden { .. } | ApiError::NotFound { .. }) => {
+            tracing::warn!(
+                "the management group tree is not readable (grant Management Group Reader at the tenant root); management groups are left out"
+            );
+            return Ok(Vec::new());
+        }
+        Err(other) => return Err(other.into()),
+    };
+    let properties = root.get("properties").cloned().unwrap_or(Value::Null);
+    let top = json!({
+        "id": root.get("id"),
+        "name": root.get("name"),
+        "type": root.get("type"),
+        "displayName": properties.get("displayName"),
+        "children": properties.get("children"),
+    });
+    let mut groups = Vec::new();
+    flatten(&top, Value::Null, &mut groups);
+    Ok(groups)
+}
+
+fn flatten(node: &Value, parent: Value, out: &mut Vec<Value>) {
+    let children: &[Value] = node
+        .get("children")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let summary = |n: &Value| {
+        let mut s = Map::new();
+        for field in ["id", "name", "type", "displayName"] {
+            s.insert(field.into(), n.get(field).cloned().unwrap_or(Value::Null));
+        }
+        Value::Object(s)
+    };
+    out.push(json!({
+        "id": node.get("id"),
+        "name": node.get("name"),
+        "type": MANAGEMENT_GROUP_TYPE,
+        "properties": {
+            "displayName": node.get("displayName"),
+            "parent": parent,
+            "children": children.iter().map(summary).collect::<Vec<_>>(),
+        },
+    }));
+    let me = json!({"id": node.get("id"), "name": node.get("name")});
+    for child in children {
+        if child.get("type").and_then(Value::as_str) == Some(MANAGEMENT_GROUP_TYPE) {
+            flatten(child, me.clone(), out);
+        }
+    }
+}
+
+pub(crate) fn string_field(item: &Value, field: &str, what: &str) -> Result<String, FeedError> {
+    match item.get(field) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+        _ => Err(FeedError::Malformed(format!(
+            "{what}: an item has no string `{field}`"
+        ))),
+    }
+}

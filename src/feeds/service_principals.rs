@@ -1,0 +1,84 @@
+//! The service principals feed (`ServicePrincipal` items). Like users: the baseline is
+//! `servicePrincipals/delta?$deltatoken=latest` then the plain list with `$top=999` (delta pages
+//! are smaller), and delta rounds merge `return=minimal` items.
+//!
+//! Owners and app role assignments are not tracked by this delta: every changed service
+//! principal is hinted to the owners feed; a removed one takes its owner and assignment items
+//! with it.
+
+use futures::future::BoxFuture;
+
+use super::delta::{Baseline, DeltaSource, Shape};
+use super::graph::{is_removed, object_id, without_annotations};
+use super::{Change, Collection, Feed, FeedContext, FeedError, ItemKey, Page, Position};
+
+const SP_FIELDS: &str = "id,appId,displayName,servicePrincipalType,accountEnabled,appRoles,appOwnerOrganizationId,appRoleAssignmentRequired,tags,description,homepage";
+
+pub struct ServicePrincipalsFeed;
+
+impl ServicePrincipalsFeed {
+    fn source() -> DeltaSource {
+        DeltaSource {
+            feed: "service_principals",
+            delta_url: format!("/v1.0/servicePrincipals/delta?$select={SP_FIELDS}"),
+            baseline: Baseline::LatestThenList {
+                list_url: format!("/v1.0/servicePrincipals?$select={SP_FIELDS}&$top=999"),
+            },
+        }
+    }
+}
+
+impl Feed for ServicePrincipalsFeed {
+    fn name(&self) -> String {
+        "service_principals".into()
+    }
+
+    fn baseline_scopes(&self) -> Vec<(Collection, Option<String>)> {
+        vec![(Collection::ServicePrincipal, None)]
+    }
+
+    fn next_page<'a>(
+        &'a self,
+        ctx: &'a FeedContext,
+        position: &'a Position,
+    ) -> BoxFuture<'a, Result<Page, FeedError>> {
+        Box::pin(async move {
+            let page = ServicePrincipalsFeed::source().fetch(ctx, position).await?;
+            let mut out = Page {
+                next: page.next,
+                ..Page::default()
+            };
+            if page.baseline_done {
+                out.completed = self.baseline_scopes();
+            }
+            for item in &page.items {
+                let id = object_id(item, "service_principals")?;
+                if is_removed(item) {
+                    out.changes.push(Change::Remove {
+                        key: ItemKey::new(Collection::ServicePrincipal, id.clone()),
+                    });
+                    for collection in [
+                        Collection::ServicePrincipalOwner,
+                        Collection::AppRoleAssignment,
+                    ] {
+                        out.changes.push(Change::RemovePrefix {
+                            collection,
+                            prefix: format!("{id}/"),
+                        });
+                    }
+                    continue;
+                }
+                let key = ItemKey::new(Collection::ServicePrincipal, id.clone());
+                let value = without_annotations(item);
+                out.changes.push(match page.shape {
+                    Shape::Full => Change::Upsert { key, value },
+                    Shape::Minimal => {
+                        out.hints.service_principals.insert(id);
+                        Change::Merge { key, value }
+                    }
+                });
+            }
+            Ok(out)
+        })
+    }
+}

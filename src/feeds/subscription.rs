@@ -1,0 +1,424 @@
+//! One subscription's feed: resource groups, Azure role definitions, role assignments, PIM
+//! eligibility (P2), storage accounts and their blob containers. ARM has no delta, so the feed
+//! lists; what it saves is *when*: after the baseline, a delta round reads only the Activity Log
+//! window since the last round (one call when nothing happened), and re-lists just the RBAC lists
+//! a succeeded write or delete made stale. Everything is re-listed every `full_pass_every`
+//! (resource groups, storage and containers change without Authorization events), and when the
+//! cursor is older than the log's 90 days.
+//!
+//! Role assignments: ARM's list at a subscription also returns those inherited from above. Each
+//! is keyed by its own lower-cased id, and this feed keeps only ids under its own subscription
+//! (the tenant feed owns management group and root assignments), so each item has one owner
+//! feed and one sweep scope.
+
+use std::collections::{BTreeSet, VecDeque};
+
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use super::activity_log::{self, RETENTION, Seen, Stale};
+use super::arm_tenant::{AUTHORIZATION_API, string_field};
+use super::graph::CollectionPage;
+use super::{
+    Change, Collection, Feed, FeedContext, FeedError, ItemKey, Next, Page, Position, decode_state,
+    encode_state,
+};
+use crate::azure::ApiError;
+
+const RESOURCES_API: &str = "2021-04-01";
+const ELIGIBILITY_API: &str = "2020-10-01";
+const STORAGE_API: &str = "2023-05-01";
+
+pub struct SubscriptionFeed {
+    subscription: String,
+}
+
+impl SubscriptionFeed {
+    pub fn new(subscription: &str) -> SubscriptionFeed {
+        SubscriptionFeed {
+            subscription: subscription.to_ascii_lowercase(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "job", rename_all = "snake_case")]
+enum SubscriptionJob {
+    ActivityLog,
+    ResourceGroups,
+    RoleDefinitions,
+    RoleAssignments,
+    RoleEligibility,
+    StorageAccounts,
+    /// One storage account's blob containers: its ARM id and its item id.
+    Containers {
+        account: String,
+        key: String,
+    },
+}
+
+/// The cursor between rounds.
+#[derive(Clone, Serialize, Deserialize)]
+struct SubscriptionCursor {
+    /// The end of the last Activity Log window, or the start of the last full listing (unix s).
+    checked_until: i64,
+    /// Event ids already acted on that the next (overlapping) window may return again.
+    seen: Seen,
+    /// When the last full listing started (unix s).
+    last_full: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SubscriptionRound {
+    jobs: VecDeque<SubscriptionJob>,
+    /// The nextLink of the job at the head of `jobs`, once its first page was read.
+    next_link: Option<String>,
+    /// The Activity Log window of a delta round: `[from, to]` (unix s).
+    window: Option<(i64, i64)>,
+    cursor: SubscriptionCursor,
+}
+
+impl SubscriptionFeed {
+    fn full_round(&self, ctx: &FeedContext, now: i64) -> SubscriptionRound {
+        let mut jobs = VecDeque::from([
+            SubscriptionJob::ResourceGroups,
+            SubscriptionJob::RoleDefinitions,
+            SubscriptionJob::RoleAssignments,
+        ]);
+        if !ctx.options.skip_p2 {
+            jobs.push_back(SubscriptionJob::RoleEligibility);
+        }
+        jobs.push_back(SubscriptionJob::StorageAccounts);
+        SubscriptionRound {
+            jobs,
+            next_link: None,
+            window: None,
+            cursor: SubscriptionCursor {
+                // Set before listing, so changes made during the listing are in the next window.
+                checked_until: now,
+                seen: Seen::new(),
+                last_full: now,
+            },
+        }
+    }
+
+    fn start(
+        &self,
+        ctx: &FeedContext,
+        position: &Position,
+    ) -> Result<SubscriptionRound, FeedError> {
+        let now = (ctx.clock)().unix_timestamp();
+        let feed = self.name();
+        Ok(match position {
+            Position::Continue(state) => decode_state(&feed, state)?,
+            Position::Baseline => self.full_round(ctx, now),
+            Position::Delta(cursor) => {
+                let cursor: SubscriptionCursor = decode_state(&feed, cursor)?;
+                let overlap = ctx.options.activity_log_overlap.as_secs() as i64;
+                let from = cursor.checked_until - overlap;
+                let too_old = now - from >= RETENTION.as_secs() as i64;
+                let full_due =
+                    now - cursor.last_full >= ctx.options.full_pass_every.as_secs() as i64;
+                if too_old || full_due {
+                    self.full_round(ctx, now)
+                } else {
+                    SubscriptionRound {
+                        jobs: VecDeque::from([SubscriptionJob::ActivityLog]),
+                        next_link: None,
+                        window: Some((from, now)),
+                        cursor: SubscriptionCursor {
+                            checked_until: now,
+                            ..cursor
+                        },
+                    }
+                }
+            }
+        })
+    }
+
+    fn first_url(
+        &self,
+        job: &SubscriptionJob,
+        window: Option<(i64, i64)>,
+    ) -> Result<String, FeedError> {
+        let s = &self.subscription;
+        Ok(match job {
+            SubscriptionJob::ActivityLog => {
+                let (from, to) = window.ok_or_else(|| {
+                    FeedError::Malformed(format!(
+                        "{}: an Activity Log job without a window",
+                        self.name()
+                    ))
+                })?;
+                let time = |t: i64| {
+                    OffsetDateTime::from_unix_timestamp(t).map_err(|e| {
+                        FeedError::Malformed(format!("{}: bad window time: {e}", self.name()))
+                    })
+                };
+                activity_log::query_url(s, time(from)?, time(to)?)?
+            }
+            SubscriptionJob::ResourceGroups => {
+                format!("/subscriptions/{s}/resourcegroups?api-version={RESOURCES_API}")
+            }
+            SubscriptionJob::RoleDefinitions => format!(
+                "/subscriptions/{s}/providers/Microsoft.Authorization/roleDefinitions?api-version={AUTHORIZATION_API}"
+            ),
+            SubscriptionJob::RoleAssignments => format!(
+                "/subscriptions/{s}/providers/Microsoft.Authorization/roleAssignments?api-version={AUTHORIZATION_API}"
+            ),
+            SubscriptionJob::RoleEligibility => format!(
+                "/subscriptions/{s}/providers/Microsoft.Authorization/roleEligibilityScheduleInstances?api-version={ELIGIBILITY_API}"
+            ),
+            SubscriptionJob::StorageAccounts => format!(
+                "/subscriptions/{s}/providers/Microsoft.Storage/storageAccounts?api-version={STORAGE_API}"
+            ),
+            SubscriptionJob::Containers { account, .. } => {
+                format!("{account}/blobServices/default/containers?api-version={STORAGE_API}")
+            }
+        })
+    }
+
+    /// Reads one listed item into `page` (and new jobs into `round`).
+    fn read_item(
+        &self,
+        ctx: &FeedContext,
+        job: &SubscriptionJob,
+        item: &Value,
+        round: &mut SubscriptionRound,
+        stale: &mut BTreeSet<Stale>,
+        page: &mut Page,
+    ) -> Result<(), FeedError> {
+        let s = &self.subscription;
+        let what = self.name();
+        let mut upsert = |collection, id: String| {
+            page.changes.push(Change::Upsert {
+                key: ItemKey::new(collection, id),
+                value: item.clone(),
+            })
+        };
+        match job {
+            SubscriptionJob::ActivityLog => {
+                let event = activity_log::read_event(item)?;
+                if round.cursor.seen.contains_key(&event.id) {
+                    return Ok(());
+                }
+                if let Some(list) = event.stale {
+                    stale.insert(list);
+                }
+                round
+                    .cursor
+                    .seen
+                    .insert(event.id, event.timestamp.unix_timestamp());
+            }
+            SubscriptionJob::ResourceGroups => {
+                upsert(
+                    Collection::ResourceGroup,
+                    format!("{s}:{}", string_field(item, "name", &what)?),
+                );
+            }
+            SubscriptionJob::RoleDefinitions => {
+                upsert(
+                    Collection::RoleDefinition,
+                    format!("{s}:{}", string_field(item, "name", &what)?),
+                );
+            }
+            SubscriptionJob::RoleAssignments | SubscriptionJob::RoleEligibility => {
+                let id = string_field(item, "id", &what)?.to_ascii_lowercase();
+                if id.starts_with(&format!("/subscriptions/{s}/")) {
+                    let collection = if *job == SubscriptionJob::RoleAssignments {
+                        Collection::RoleAssignment
+                    } else {
+                        Collection::RoleEligibility
+                    };
+                    upsert(collection, id);
+                }
+            }
+            SubscriptionJob::StorageAccounts => {
+                let arm_id = string_field(item, "id", &what)?;
+                let name = string_field(item, "name", &what)?;
+                let group = resource_group_of(&arm_id).ok_or_else(|| {
+                    FeedError::Malformed(format!(
+                        "{what}: storage account id {arm_id} names no resource group"
+                    ))
+                })?;
+                let key = format!("{s}:{group}:{name}");
+                upsert(Collection::StorageAccount, key.clone());
+                if !ctx.options.skip_storage_containers {
+                    round.jobs.push_back(SubscriptionJob::Containers {
+                        account: arm_id,
+                        key,
+                    });
+                }
+            }
+            SubscriptionJob::Containers { key, .. } => {
+                upsert(
+                    Collection::Container,
+                    format!("{key}:{}", string_field(item, "name", &what)?),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The scope a job has listed completely when its last page is read.
+    fn completed_scope(&self, job: &SubscriptionJob) -> Option<(Collection, Option<String>)> {
+        let s = &self.subscription;
+        let keyed = Some(format!("{s}:"));
+        let by_arm_id = Some(format!("/subscriptions/{s}/"));
+        match job {
+            SubscriptionJob::ActivityLog | SubscriptionJob::Containers { .. } => None,
+            SubscriptionJob::ResourceGroups => Some((Collection::ResourceGroup, keyed)),
+            SubscriptionJob::RoleDefinitions => Some((Collection::RoleDefinition, keyed)),
+            SubscriptionJob::RoleAssignments => Some((Collection::RoleAssignment, by_arm_id)),
+            SubscriptionJob::RoleEligibility => Some((Collection::RoleEligibility, by_arm_id)),
+            SubscriptionJob::StorageAccounts => Some((Collection::StorageAccount, keyed)),
+        }
+    }
+}
+
+/// The resource group segment of an ARM id, as ARM spells it.
+fn resource_group_of(arm_id: &str) -> Option<&str> {
+    let mut segments = arm_id.split('/');
+    while let Some(segment) = segments.next() {
+        if segment.eq_ignore_ascii_case("resourceGroups") {
+            return segments.next().filter(|g| !g.is_empty());
+        }
+    }
+    None
+}
+
+impl Feed for SubscriptionFeed {
+    fn name(&self) -> String {
+        format!("arm_subscription:{}", self.subscription)
+    }
+
+    fn baseline_scopes(&self) -> Vec<(Collection, Option<String>)> {
+        let s = &self.subscription;
+        vec![
+            (Collection::ResourceGroup, Some(format!("{s}:"))),
+            (Collection::RoleDefinition, Some(format!("{s}:"))),
+            (
+                Collection::RoleAssignment,
+                Some(format!("/subscriptions/{s}/")),
+            ),
+            (Collection::StorageAccount, Some(format!("{s}:"))),
+        ]
+    }
+
+    fn next_page<'a>(
+        &'a self,
+        ctx: &'a FeedContext,
+        position: &'a Position,
+    ) -> BoxFuture<'a, Result<Page, FeedError>> {
+        Box::pin(async move {
+            let mut round = self.start(ctx, position)?;
+            let mut page = Page::default();
+            let Some(job) = round.jobs.front().cloned() else {
+                page.next = Next::RoundDone(encode_state(&round.cursor)?);
+                return Ok(page);
+            };
+            let url = match round.next_link.take() {
+                Some(link) => link,
+                None => self.first_url(&job, round.window)?,
+            };
+            let listing = match ctx.api.arm_get(&url).await {
+                Ok(body) => Some(CollectionPage::arm(body, &self.name())?),
+                // A container list whose account vanished meanwhile: nothing to list.
+                Err(ApiError::NotFound { .. })
+                    if matches!(job, SubscriptionJob::Containers { .. }) =>
+                {
+                    Some(CollectionPage {
+                        items: Vec::new(),
+                        next_link: None,
+                        delta_link: None,
+                    })
+                }
+                // Not allowed to read this list: keep what the store has, say so once a round.
+                Err(ApiError::Forbidden { code, .. }) => {
+                    tracing::warn!(feed = %self.name(), job = ?job, code = %code, "listing forbidden; keeping the stored items");
+                    None
+                }
+                Err(other) => return Err(other.into()),
+            };
+            let mut stale = BTreeSet::new();
+            let mut next_link = None;
+            if let Some(listing) = listing {
+                for item in &listing.items {
+                    self.read_item(ctx, &job, item, &mut round, &mut stale, &mut page)?;
+                }
+                next_link = listing.next_link;
+                if next_link.is_none() {
+                    page.completed.extend(self.completed_scope(&job));
+                }
+            }
+            round.next_link = next_link;
+            if round.next_link.is_none() {
+                round.jobs.pop_front();
+                if job == SubscriptionJob::ActivityLog
+                    && let Some((_, to)) = round.window
+                    && let Ok(end) = OffsetDateTime::from_unix_timestamp(to)
+                {
+                    activity_log::prune(
+                        &mut round.cursor.seen,
+                        end,
+                        ctx.options.activity_log_overlap,
+                    );
+                }
+                let containers_left = round
+                    .jobs
+                    .iter()
+                    .any(|j| matches!(j, SubscriptionJob::Containers { .. }));
+                let listed_storage = matches!(
+                    job,
+                    SubscriptionJob::StorageAccounts | SubscriptionJob::Containers { .. }
+                );
+                if listed_storage && !containers_left && !ctx.options.skip_storage_containers {
+                    page.completed.push((
+                        Collection::Container,
+                        Some(format!("{}:", self.subscription)),
+                    ));
+                }
+            }
+            // Stale lists found in this Activity Log page, each queued once.
+            for list in &stale {
+                let job = match list {
+                    Stale::RoleAssignments => SubscriptionJob::RoleAssignments,
+                    Stale::RoleDefinitions => SubscriptionJob::RoleDefinitions,
+                    Stale::RoleEligibility if ctx.options.skip_p2 => continue,
+                    Stale::RoleEligibility => SubscriptionJob::RoleEligibility,
+                };
+                if !round.jobs.contains(&job) {
+                    round.jobs.push_back(job);
+                }
+            }
+            page.next = if round.jobs.is_empty() {
+                Next::RoundDone(encode_state(&round.cursor)?)
+            } else {
+                Next::Continue(encode_state(&round)?)
+            };
+            Ok(page)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_resource_group_is_read_from_the_arm_id_whatever_its_case() {
+        assert_eq!(
+            resource_group_of(
+                "/subscriptions/s/resourceGroups/rg-1/providers/Microsoft.Storage/storageAccounts/a"
+            ),
+            Some("rg-1")
+        );
+        assert_eq!(
+            resource_group_of("/subscriptions/s/resourcegroups/RG2/x"),
+            Some("RG2")
+        );
+        assert_eq!(resource_group_of("/subscriptions/s"), None);
+    }
+}
