@@ -47,6 +47,23 @@ impl fmt::Display for Secret {
     }
 }
 
+/// Extra trusted root certificates, read from `ca-cert` and parsed once to prove they are
+/// certificates.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CaCertificates {
+    pub path: PathBuf,
+    /// The file as read: one or more PEM certificates.
+    pub pem: Vec<u8>,
+    /// How many certificates it holds.
+    pub count: usize,
+}
+
+impl fmt::Debug for CaCertificates {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({} certificates)", self.path.display(), self.count)
+    }
+}
+
 /// A configuration problem: the key as the user wrote it, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{key}: {problem}")]
@@ -175,8 +192,8 @@ pub struct Config {
     /// that work on the local store alone and had no credential configured.
     pub credential: Option<Credential>,
     pub endpoints: Endpoints,
-    /// Extra trusted roots (PEM, already parsed once to prove it holds certificates).
-    pub ca_cert_pem: Option<Vec<u8>>,
+    /// Extra trusted roots.
+    pub ca_cert: Option<CaCertificates>,
     /// The sled store.
     pub state_dir: PathBuf,
     /// The `.c1z` to write.
@@ -210,7 +227,7 @@ impl Config {
     pub fn from_settings(settings: &Settings, needs: Needs) -> Result<Config, ConfigError> {
         let credential = credential(settings, needs)?;
         let endpoints = Endpoints::from_settings(settings)?;
-        let ca_cert_pem = match settings.get("ca-cert") {
+        let ca_cert = match settings.get("ca-cert") {
             Some(value) => Some(read_ca_cert(settings, value)?),
             None => None,
         };
@@ -239,9 +256,10 @@ impl Config {
         };
         let listen = settings.parse_with("listen", |v| match v {
             "off" => Ok(None),
-            _ => v.parse::<SocketAddr>().map(Some).map_err(|_| {
-                format!("'{v}' is not an address such as 127.0.0.1:9464 (or 'off')")
-            }),
+            _ => v
+                .parse::<SocketAddr>()
+                .map(Some)
+                .map_err(|_| format!("'{v}' is not an address such as 127.0.0.1:9464 (or 'off')")),
         })?;
         let export_mode = settings.parse_with("export-mode", |v| match v {
             "full" => Ok(ExportMode::Full),
@@ -252,7 +270,7 @@ impl Config {
         Ok(Config {
             credential,
             endpoints,
-            ca_cert_pem,
+            ca_cert,
             state_dir: settings.parse_with("state-dir", non_empty_path)?,
             file: settings.parse_with("file", non_empty_path)?,
             options,
@@ -275,7 +293,9 @@ impl LogSettings {
             "info" => Ok(LogLevel::Info),
             "debug" => Ok(LogLevel::Debug),
             "trace" => Ok(LogLevel::Trace),
-            _ => Err(format!("'{v}' is not one of error, warn, info, debug, trace")),
+            _ => Err(format!(
+                "'{v}' is not one of error, warn, info, debug, trace"
+            )),
         })?;
         // baton's rule: console for a person at a terminal, json for everything else.
         let format = settings
@@ -356,7 +376,10 @@ fn credential(settings: &Settings, needs: Needs) -> Result<Option<Credential>, C
                 settings.error("azure-client-id", "required with a client secret")
             })?,
             client_secret: secret.ok_or_else(|| {
-                settings.error("azure-client-secret", "required with --credential client-secret")
+                settings.error(
+                    "azure-client-secret",
+                    "required with --credential client-secret",
+                )
             })?,
         },
         CredentialKind::ManagedIdentity => Credential::ManagedIdentity { client_id },
@@ -407,7 +430,7 @@ fn data_options(settings: &Settings) -> Result<DataOptions, ConfigError> {
     })
 }
 
-fn read_ca_cert(settings: &Settings, path: &str) -> Result<Vec<u8>, ConfigError> {
+fn read_ca_cert(settings: &Settings, path: &str) -> Result<CaCertificates, ConfigError> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
 
@@ -415,9 +438,8 @@ fn read_ca_cert(settings: &Settings, path: &str) -> Result<Vec<u8>, ConfigError>
         .map_err(|e| settings.error("ca-cert", format!("cannot read '{path}': {e}")))?;
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(&pem) {
-        let cert = cert.map_err(|e| {
-            settings.error("ca-cert", format!("'{path}' is not valid PEM: {e}"))
-        })?;
+        let cert =
+            cert.map_err(|e| settings.error("ca-cert", format!("'{path}' is not valid PEM: {e}")))?;
         roots.add(cert).map_err(|e| {
             settings.error(
                 "ca-cert",
@@ -431,7 +453,11 @@ fn read_ca_cert(settings: &Settings, path: &str) -> Result<Vec<u8>, ConfigError>
             format!("'{path}' holds no PEM certificate (-----BEGIN CERTIFICATE-----)"),
         ));
     }
-    Ok(pem)
+    Ok(CaCertificates {
+        path: PathBuf::from(path),
+        pem,
+        count: roots.len(),
+    })
 }
 
 /// A directory (tenant) id: a GUID, or a domain such as `contoso.onmicrosoft.com`.
@@ -522,6 +548,10 @@ mod tests {
         assert!(CronSchedule::parse("0 * * * * *").is_ok());
         assert!(CronSchedule::parse("0 0 3 * * *").is_ok());
         assert!(CronSchedule::parse("* * * *").is_err());
+        assert!(
+            CronSchedule::parse("*/5 * * * *").is_err(),
+            "five fields lack seconds"
+        );
         assert!(CronSchedule::parse("0 61 * * * *").is_err());
     }
 

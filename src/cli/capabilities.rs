@@ -11,7 +11,11 @@ const RESOURCE_TYPES: &[(&str, &str, &str)] = &[
     ("tenant", "Tenant", "TRAIT_APP"),
     ("user", "User", "TRAIT_USER"),
     ("group", "Group", "TRAIT_GROUP"),
-    ("enterprise_application", "Enterprise Application", "TRAIT_APP"),
+    (
+        "enterprise_application",
+        "Enterprise Application",
+        "TRAIT_APP",
+    ),
     ("managed_identity", "Managed Identity", "TRAIT_USER"),
     ("directory_role", "Directory Role", "TRAIT_ROLE"),
     ("management_group", "Management Group", "TRAIT_GROUP"),

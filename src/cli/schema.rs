@@ -50,7 +50,12 @@ fn field(setting: &Setting) -> Value {
         Kind::Bool => ("BoolField", json!(false)),
         Kind::Number => (
             "IntField",
-            json!(setting.default.and_then(|d| d.parse::<i64>().ok()).unwrap_or(0)),
+            json!(
+                setting
+                    .default
+                    .and_then(|d| d.parse::<i64>().ok())
+                    .unwrap_or(0)
+            ),
         ),
         Kind::Text | Kind::Secret | Kind::Choice(_) => {
             ("StringField", json!(setting.default.unwrap_or_default()))

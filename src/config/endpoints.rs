@@ -1,6 +1,7 @@
 //! The Microsoft endpoints: token authority, Graph and ARM, with national-cloud defaults derived
 //! from the Graph domain, and the token scopes that follow from them.
 
+use std::fmt;
 use std::net::IpAddr;
 
 use url::{Host, Url};
@@ -8,7 +9,7 @@ use url::{Host, Url};
 use super::{ConfigError, Settings};
 
 /// Where the worker talks to Microsoft, and the scopes of its tokens.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Endpoints {
     /// Token authority, e.g. `https://login.microsoftonline.com/`.
     pub authority_host: Url,
@@ -20,6 +21,19 @@ pub struct Endpoints {
     pub graph_scope: String,
     /// `<arm endpoint>/.default`.
     pub arm_scope: String,
+}
+
+/// URLs as text: `Url`'s own `Debug` spells out every component.
+impl fmt::Debug for Endpoints {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Endpoints")
+            .field("authority_host", &self.authority_host.as_str())
+            .field("graph", &self.graph.as_str())
+            .field("arm", &self.arm.as_str())
+            .field("graph_scope", &self.graph_scope)
+            .field("arm_scope", &self.arm_scope)
+            .finish()
+    }
 }
 
 /// A national cloud: its Graph hosts, authority and ARM endpoint (graph-delta.md section 8).
@@ -52,7 +66,10 @@ const CLOUDS: &[Cloud] = &[
 
 /// Every Graph host whose cloud the worker knows.
 pub fn known_graph_hosts() -> Vec<&'static str> {
-    CLOUDS.iter().flat_map(|c| c.graph_hosts.iter().copied()).collect()
+    CLOUDS
+        .iter()
+        .flat_map(|c| c.graph_hosts.iter().copied())
+        .collect()
 }
 
 impl Endpoints {
@@ -69,11 +86,12 @@ impl Endpoints {
                 None => None,
             }
         };
-        let unknown_cloud = |id: &str| {
+        let unknown_cloud = || {
             settings.error(
-                id,
+                "graph-domain",
                 format!(
-                    "is required because the Graph domain '{}' is not a known cloud ({})",
+                    "'{}' is not a known cloud's Graph host ({}); for another host set \
+                     --authority-host and --arm-endpoint too",
                     graph.host_str().unwrap_or_default(),
                     known_graph_hosts().join(", ")
                 ),
@@ -81,11 +99,11 @@ impl Endpoints {
         };
         let authority_host = match settings.parse_opt_with("authority-host", endpoint_url)? {
             Some(url) => url,
-            None => derived(|c| c.authority).ok_or_else(|| unknown_cloud("authority-host"))?,
+            None => derived(|c| c.authority).ok_or_else(unknown_cloud)?,
         };
         let arm = match settings.parse_opt_with("arm-endpoint", endpoint_url)? {
             Some(url) => url,
-            None => derived(|c| c.arm).ok_or_else(|| unknown_cloud("arm-endpoint"))?,
+            None => derived(|c| c.arm).ok_or_else(unknown_cloud)?,
         };
         Ok(Endpoints {
             graph_scope: default_scope(&graph),
@@ -127,7 +145,9 @@ fn graph_root(value: &str) -> Result<Url, String> {
 fn endpoint_url(value: &str) -> Result<Url, String> {
     let url = Url::parse(value).map_err(|e| format!("'{value}' is not a URL: {e}"))?;
     if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
-        return Err(format!("'{value}' must be a plain URL without query or credentials"));
+        return Err(format!(
+            "'{value}' must be a plain URL without query or credentials"
+        ));
     }
     match url.scheme() {
         "https" => Ok(url),
@@ -165,9 +185,15 @@ mod tests {
     #[test]
     fn graph_domain_forms() {
         let root = |v| graph_root(v).map(|u| u.to_string());
-        assert_eq!(root("graph.microsoft.us"), Ok("https://graph.microsoft.us/".into()));
+        assert_eq!(
+            root("graph.microsoft.us"),
+            Ok("https://graph.microsoft.us/".into())
+        );
         assert_eq!(root("127.0.0.1:8443"), Ok("https://127.0.0.1:8443/".into()));
-        assert_eq!(root("https://127.0.0.1:8443/"), Ok("https://127.0.0.1:8443/".into()));
+        assert_eq!(
+            root("https://127.0.0.1:8443/"),
+            Ok("https://127.0.0.1:8443/".into())
+        );
         assert!(root("graph.microsoft.com/v1.0").is_err());
         assert!(root("https://graph.microsoft.com/v1.0").is_err());
         assert!(root("http://graph.microsoft.com").is_err());

@@ -60,78 +60,253 @@ use Kind::*;
 /// Every key, in the order `--help` and `config.example.toml` show them.
 pub const SETTINGS: &[Setting] = &[
     // Credentials.
-    setting("azure-tenant-id", "BATON_AZURE_TENANT_ID", Text, None,
-        "Directory (tenant) id: a GUID or a domain such as contoso.onmicrosoft.com"),
-    setting("azure-client-id", "BATON_AZURE_CLIENT_ID", Text, None,
-        "Application (client) id of the app registration; with managed identity, the client id of a user-assigned identity"),
-    setting("azure-client-secret", "BATON_AZURE_CLIENT_SECRET", Secret, None,
-        "Client secret of the app registration (prefer the environment or the file over the command line)"),
-    setting("credential", "BATON_CREDENTIAL",
-        Choice(&["client-secret", "managed-identity", "workload-identity", "azure-cli"]), None,
-        "How to authenticate; default: client-secret when a secret is set"),
-    setting("use-cli-credentials", "BATON_USE_CLI_CREDENTIALS", Bool, None,
-        "Same as --credential azure-cli (kept for compatibility with baton-azure-infrastructure)"),
+    setting(
+        "azure-tenant-id",
+        "BATON_AZURE_TENANT_ID",
+        Text,
+        None,
+        "Directory (tenant) id: a GUID or a domain such as contoso.onmicrosoft.com",
+    ),
+    setting(
+        "azure-client-id",
+        "BATON_AZURE_CLIENT_ID",
+        Text,
+        None,
+        "Application (client) id of the app registration; with managed identity, the client id of a user-assigned identity",
+    ),
+    setting(
+        "azure-client-secret",
+        "BATON_AZURE_CLIENT_SECRET",
+        Secret,
+        None,
+        "Client secret of the app registration (prefer the environment or the file over the command line)",
+    ),
+    setting(
+        "credential",
+        "BATON_CREDENTIAL",
+        Choice(&[
+            "client-secret",
+            "managed-identity",
+            "workload-identity",
+            "azure-cli",
+        ]),
+        None,
+        "How to authenticate; default: client-secret when a secret is set",
+    ),
+    setting(
+        "use-cli-credentials",
+        "BATON_USE_CLI_CREDENTIALS",
+        Bool,
+        None,
+        "Same as --credential azure-cli (kept for compatibility with baton-azure-infrastructure)",
+    ),
     // Endpoints.
-    setting("graph-domain", "BATON_GRAPH_DOMAIN", Text, Some("graph.microsoft.com"),
-        "Microsoft Graph host (graph.microsoft.us, dod-graph.microsoft.us, microsoftgraph.chinacloudapi.cn...), host:port or https URL; a national cloud's host also picks its authority host, ARM endpoint and token scopes"),
-    setting("authority-host", "BATON_AUTHORITY_HOST", Text, None,
-        "Entra ID token authority URL; default: the Graph domain's cloud (https://login.microsoftonline.com)"),
-    setting("arm-endpoint", "BATON_ARM_ENDPOINT", Text, None,
-        "Azure Resource Manager URL; default: the Graph domain's cloud (https://management.azure.com)"),
-    setting("ca-cert", "BATON_CA_CERT", Text, None,
-        "PEM file of extra trusted root certificates (TLS-inspecting proxies, the emulator)"),
+    setting(
+        "graph-domain",
+        "BATON_GRAPH_DOMAIN",
+        Text,
+        Some("graph.microsoft.com"),
+        "Microsoft Graph host (graph.microsoft.us, dod-graph.microsoft.us, microsoftgraph.chinacloudapi.cn...), host:port or https URL; a national cloud's host also picks its authority host, ARM endpoint and token scopes",
+    ),
+    setting(
+        "authority-host",
+        "BATON_AUTHORITY_HOST",
+        Text,
+        None,
+        "Entra ID token authority URL; default: the Graph domain's cloud (https://login.microsoftonline.com)",
+    ),
+    setting(
+        "arm-endpoint",
+        "BATON_ARM_ENDPOINT",
+        Text,
+        None,
+        "Azure Resource Manager URL; default: the Graph domain's cloud (https://management.azure.com)",
+    ),
+    setting(
+        "ca-cert",
+        "BATON_CA_CERT",
+        Text,
+        None,
+        "PEM file of extra trusted root certificates (TLS-inspecting proxies, the emulator)",
+    ),
     // Local files.
-    setting("state-dir", "BATON_STATE_DIR", Text, Some("./state"),
-        "Directory of the local store (sled)"),
-    short(setting("file", "BATON_FILE", Text, Some("sync.c1z"),
-        "The .c1z file to write"), 'f'),
+    setting(
+        "state-dir",
+        "BATON_STATE_DIR",
+        Text,
+        Some("./state"),
+        "Directory of the local store (sled)",
+    ),
+    short(
+        setting(
+            "file",
+            "BATON_FILE",
+            Text,
+            Some("sync.c1z"),
+            "The .c1z file to write",
+        ),
+        'f',
+    ),
     // What is synced (DATA_MODEL.md).
-    setting("mailboxSettings", "BATON_MAILBOXSETTINGS", Bool, None,
-        "Read each user's mailbox settings: shared, room and equipment mailboxes become SERVICE accounts"),
-    setting("skip-ad-groups", "BATON_SKIP_AD_GROUPS", Bool, None,
-        "Leave out groups synced from on-premises Active Directory"),
-    setting("skip-unused-roles", "BATON_SKIP_UNUSED_ROLES", Bool, None,
-        "Give Azure roles entitlements only where they are assigned"),
-    setting("skip-sync-storage-containers", "BATON_SKIP_SYNC_STORAGE_CONTAINERS", Bool, None,
-        "Do not sync blob containers"),
-    setting("skip-entra-id-p2-license-features", "BATON_SKIP_ENTRA_ID_P2_LICENSE_FEATURES", Bool, None,
-        "Make no PIM or other Entra ID P2 calls"),
-    setting("enable-sync-external-resources-via-baton-id", "BATON_ENABLE_SYNC_EXTERNAL_RESOURCES_VIA_BATON_ID", Bool, None,
-        "Take users, groups and managed identities from --external-resource-c1z instead of emitting them"),
-    setting("external-resource-c1z", "BATON_EXTERNAL_RESOURCE_C1Z", Text, None,
-        "The .c1z holding the principals for --enable-sync-external-resources-via-baton-id"),
-    short(setting("provisioning", "BATON_PROVISIONING", Bool, None,
-        "Allow grant and revoke"), 'p'),
-    setting("skip-expand-grants", "BATON_SKIP_EXPAND_GRANTS", Bool, None,
-        "Do not expand grants of group-held access in the .c1z"),
-    setting("client-id", "BATON_CLIENT_ID", Text, None,
-        "ConductorOne service-mode client id (not supported by this build)"),
-    setting("client-secret", "BATON_CLIENT_SECRET", Secret, None,
-        "ConductorOne service-mode client secret (not supported by this build)"),
+    setting(
+        "mailboxSettings",
+        "BATON_MAILBOXSETTINGS",
+        Bool,
+        None,
+        "Read each user's mailbox settings: shared, room and equipment mailboxes become SERVICE accounts",
+    ),
+    setting(
+        "skip-ad-groups",
+        "BATON_SKIP_AD_GROUPS",
+        Bool,
+        None,
+        "Leave out groups synced from on-premises Active Directory",
+    ),
+    setting(
+        "skip-unused-roles",
+        "BATON_SKIP_UNUSED_ROLES",
+        Bool,
+        None,
+        "Give Azure roles entitlements only where they are assigned",
+    ),
+    setting(
+        "skip-sync-storage-containers",
+        "BATON_SKIP_SYNC_STORAGE_CONTAINERS",
+        Bool,
+        None,
+        "Do not sync blob containers",
+    ),
+    setting(
+        "skip-entra-id-p2-license-features",
+        "BATON_SKIP_ENTRA_ID_P2_LICENSE_FEATURES",
+        Bool,
+        None,
+        "Make no PIM or other Entra ID P2 calls",
+    ),
+    setting(
+        "enable-sync-external-resources-via-baton-id",
+        "BATON_ENABLE_SYNC_EXTERNAL_RESOURCES_VIA_BATON_ID",
+        Bool,
+        None,
+        "Take users, groups and managed identities from --external-resource-c1z instead of emitting them",
+    ),
+    setting(
+        "external-resource-c1z",
+        "BATON_EXTERNAL_RESOURCE_C1Z",
+        Text,
+        None,
+        "The .c1z holding the principals for --enable-sync-external-resources-via-baton-id",
+    ),
+    short(
+        setting(
+            "provisioning",
+            "BATON_PROVISIONING",
+            Bool,
+            None,
+            "Allow grant and revoke",
+        ),
+        'p',
+    ),
+    setting(
+        "skip-expand-grants",
+        "BATON_SKIP_EXPAND_GRANTS",
+        Bool,
+        None,
+        "Do not expand grants of group-held access in the .c1z",
+    ),
+    setting(
+        "client-id",
+        "BATON_CLIENT_ID",
+        Text,
+        None,
+        "ConductorOne service-mode client id (not supported by this build)",
+    ),
+    setting(
+        "client-secret",
+        "BATON_CLIENT_SECRET",
+        Secret,
+        None,
+        "ConductorOne service-mode client secret (not supported by this build)",
+    ),
     // Schedules and budgets.
-    setting("delta-schedule", "BATON_DELTA_SCHEDULE", Text, Some("0 * * * * *"),
-        "Cron (seconds first) of delta rounds"),
-    setting("poll-schedule", "BATON_POLL_SCHEDULE", Text, Some("0 */15 * * * *"),
-        "Cron (seconds first) of the feeds without change cursors, re-listed"),
-    setting("reconcile-schedule", "BATON_RECONCILE_SCHEDULE", Text, Some("0 0 3 * * *"),
-        "Cron (seconds first) of full reconciliation rounds"),
-    setting("graph-requests-per-minute", "BATON_GRAPH_REQUESTS_PER_MINUTE", Number, None,
-        "Budget of Graph requests per minute; default: no budget beyond Graph's own throttling"),
-    setting("arm-requests-per-minute", "BATON_ARM_REQUESTS_PER_MINUTE", Number, None,
-        "Budget of ARM requests per minute; default: no budget beyond ARM's own throttling"),
-    setting("max-concurrency", "BATON_MAX_CONCURRENCY", Number, Some("8"),
-        "Requests in flight per API"),
+    setting(
+        "delta-schedule",
+        "BATON_DELTA_SCHEDULE",
+        Text,
+        Some("0 * * * * *"),
+        "Cron (seconds first) of delta rounds",
+    ),
+    setting(
+        "poll-schedule",
+        "BATON_POLL_SCHEDULE",
+        Text,
+        Some("0 */15 * * * *"),
+        "Cron (seconds first) of the feeds without change cursors, re-listed",
+    ),
+    setting(
+        "reconcile-schedule",
+        "BATON_RECONCILE_SCHEDULE",
+        Text,
+        Some("0 0 3 * * *"),
+        "Cron (seconds first) of full reconciliation rounds",
+    ),
+    setting(
+        "graph-requests-per-minute",
+        "BATON_GRAPH_REQUESTS_PER_MINUTE",
+        Number,
+        None,
+        "Budget of Graph requests per minute; default: no budget beyond Graph's own throttling",
+    ),
+    setting(
+        "arm-requests-per-minute",
+        "BATON_ARM_REQUESTS_PER_MINUTE",
+        Number,
+        None,
+        "Budget of ARM requests per minute; default: no budget beyond ARM's own throttling",
+    ),
+    setting(
+        "max-concurrency",
+        "BATON_MAX_CONCURRENCY",
+        Number,
+        Some("8"),
+        "Requests in flight per API",
+    ),
     // Operations.
-    setting("log-level", "BATON_LOG_LEVEL", Choice(&["error", "warn", "info", "debug", "trace"]), Some("info"),
-        "Log level"),
-    setting("log-format", "BATON_LOG_FORMAT", Choice(&["console", "json"]), None,
-        "Log format; default: console when stdout is a terminal, else json"),
-    setting("reset", "BATON_RESET", Bool, None,
-        "Forget every change cursor: the next round is a full baseline"),
-    setting("export-mode", "BATON_EXPORT_MODE", Choice(&["full", "diff", "both"]), Some("full"),
-        "What the worker writes after each round: a full snapshot, a diff since the last export, or both"),
-    setting("listen", "BATON_LISTEN", Text, Some("127.0.0.1:9464"),
-        "Address of /healthz, /readyz and /metrics, or 'off'"),
+    setting(
+        "log-level",
+        "BATON_LOG_LEVEL",
+        Choice(&["error", "warn", "info", "debug", "trace"]),
+        Some("info"),
+        "Log level",
+    ),
+    setting(
+        "log-format",
+        "BATON_LOG_FORMAT",
+        Choice(&["console", "json"]),
+        None,
+        "Log format; default: console when stdout is a terminal, else json",
+    ),
+    setting(
+        "reset",
+        "BATON_RESET",
+        Bool,
+        None,
+        "Forget every change cursor: the next round is a full baseline",
+    ),
+    setting(
+        "export-mode",
+        "BATON_EXPORT_MODE",
+        Choice(&["full", "diff", "both"]),
+        Some("full"),
+        "What the worker writes after each round: a full snapshot, a diff since the last export, or both",
+    ),
+    setting(
+        "listen",
+        "BATON_LISTEN",
+        Text,
+        Some("127.0.0.1:9464"),
+        "Address of /healthz, /readyz and /metrics, or 'off'",
+    ),
 ];
 
 /// The setting of a key; panics only on a key missing from [`SETTINGS`], a bug in this crate.
@@ -392,5 +567,22 @@ mod tests {
                 s.env
             );
         }
+    }
+
+    #[test]
+    fn example_file_is_a_valid_configuration() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
+        let settings = Settings::from_file(&path);
+        assert!(settings.is_ok(), "{settings:?}");
+        let settings = settings.unwrap_or_default();
+        assert_eq!(
+            settings.get("azure-tenant-id"),
+            Some("00000000-0000-0000-0000-000000000000")
+        );
+        let config = super::super::Config::from_settings(
+            &settings,
+            super::super::Needs { credential: false },
+        );
+        assert!(config.is_ok(), "{config:?}");
     }
 }
