@@ -182,6 +182,7 @@ pub enum ExportMode {
     Full,
     /// A diff since the previous export.
     Diff,
+    /// A full snapshot and a diff.
     Both,
 }
 
@@ -271,8 +272,8 @@ impl Config {
             credential,
             endpoints,
             ca_cert,
-            state_dir: settings.parse_with("state-dir", non_empty_path)?,
-            file: settings.parse_with("file", non_empty_path)?,
+            state_dir: settings.parse_with("state-dir", plain_path)?,
+            file: settings.parse_with("file", plain_path)?,
             options,
             schedules,
             budget,
@@ -515,7 +516,7 @@ fn concurrency(value: &str) -> Result<usize, String> {
     }
 }
 
-fn non_empty_path(value: &str) -> Result<PathBuf, String> {
+fn plain_path(value: &str) -> Result<PathBuf, String> {
     Ok(PathBuf::from(value))
 }
 

@@ -94,6 +94,12 @@ fn explicit_config_file_must_exist() {
         &[],
         &["--config", "cannot read 'missing.toml'"],
     );
+    expect_config_error(
+        dir.path(),
+        &["status"],
+        &[("BATON_CONFIG", "also-missing.toml")],
+        &["BATON_CONFIG", "cannot read 'also-missing.toml'"],
+    );
 }
 
 #[test]
@@ -105,6 +111,13 @@ fn malformed_toml() {
         &["status", "--config", "c.toml"],
         &[],
         &["--config", "not valid TOML at line 2"],
+    );
+    std::fs::write(dir.path().join("config.toml"), "[broken\n").unwrap();
+    expect_config_error(
+        dir.path(),
+        &["status"],
+        &[],
+        &["./config.toml", "not valid TOML at line 1"],
     );
 }
 

@@ -372,10 +372,14 @@ impl Settings {
     /// Layers the file under the environment and flags that `matches` holds. `config_path` is
     /// the `--config` value; without it `./config.toml` is read when it exists.
     pub fn load(matches: &ArgMatches, config_path: Option<&Path>) -> Result<Settings, ConfigError> {
+        let config_key = match matches.value_source("config") {
+            Some(ValueSource::EnvVariable) => "BATON_CONFIG",
+            _ => "--config",
+        };
         let mut settings = match config_path {
-            Some(path) => Settings::from_file(path)?,
+            Some(path) => Settings::from_file(path, config_key)?,
             None if Path::new("config.toml").is_file() => {
-                Settings::from_file(Path::new("config.toml"))?
+                Settings::from_file(Path::new("config.toml"), "./config.toml")?
             }
             None => Settings::default(),
         };
@@ -392,10 +396,11 @@ impl Settings {
         Ok(settings)
     }
 
-    /// Reads a TOML file of `key = value` lines whose keys are the long flag names.
-    pub fn from_file(path: &Path) -> Result<Settings, ConfigError> {
+    /// Reads a TOML file of `key = value` lines whose keys are the long flag names; a problem
+    /// with the file as a whole is reported under `file_key` (how the user named the file).
+    pub fn from_file(path: &Path, file_key: &str) -> Result<Settings, ConfigError> {
         let file_error = |problem: String| ConfigError {
-            key: "--config".into(),
+            key: file_key.into(),
             problem,
         };
         let text = std::fs::read_to_string(path)
@@ -572,7 +577,7 @@ mod tests {
     #[test]
     fn example_file_is_a_valid_configuration() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
-        let settings = Settings::from_file(&path);
+        let settings = Settings::from_file(&path, "--config");
         assert!(settings.is_ok(), "{settings:?}");
         let settings = settings.unwrap_or_default();
         assert_eq!(
