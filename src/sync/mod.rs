@@ -1,1 +1,3 @@
 //! The sync engine: baseline, delta rounds, reconcile, reset, scheduler.
+
+pub mod commands;

@@ -1,0 +1,207 @@
+//! The Microsoft endpoints: token authority, Graph and ARM, with national-cloud defaults derived
+//! from the Graph domain, and the token scopes that follow from them.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use url::{Host, Url};
+
+use super::{ConfigError, Settings};
+
+/// Where the worker talks to Microsoft, and the scopes of its tokens.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    /// Token authority, e.g. `https://login.microsoftonline.com/`.
+    pub authority_host: Url,
+    /// Graph root (no version segment), e.g. `https://graph.microsoft.com/`.
+    pub graph: Url,
+    /// ARM, e.g. `https://management.azure.com/`.
+    pub arm: Url,
+    /// `<graph root>/.default`: tokens are per cloud, so the scope follows the Graph root.
+    pub graph_scope: String,
+    /// `<arm endpoint>/.default`.
+    pub arm_scope: String,
+}
+
+/// URLs as text: `Url`'s own `Debug` spells out every component.
+impl fmt::Debug for Endpoints {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Endpoints")
+            .field("authority_host", &self.authority_host.as_str())
+            .field("graph", &self.graph.as_str())
+            .field("arm", &self.arm.as_str())
+            .field("graph_scope", &self.graph_scope)
+            .field("arm_scope", &self.arm_scope)
+            .finish()
+    }
+}
+
+/// A national cloud: its Graph hosts, authority and ARM endpoint (graph-delta.md section 8).
+struct Cloud {
+    graph_hosts: &'static [&'static str],
+    authority: &'static str,
+    arm: &'static str,
+}
+
+const CLOUDS: &[Cloud] = &[
+    Cloud {
+        graph_hosts: &["graph.microsoft.com", "canary.graph.microsoft.com"],
+        authority: "https://login.microsoftonline.com",
+        arm: "https://management.azure.com",
+    },
+    Cloud {
+        // US Government L4 (GCC High) and L5 (DoD) share the authority and ARM endpoint.
+        graph_hosts: &["graph.microsoft.us", "dod-graph.microsoft.us"],
+        authority: "https://login.microsoftonline.us",
+        arm: "https://management.usgovcloudapi.net",
+    },
+    Cloud {
+        // China (21Vianet): Entra's national-cloud page names login.partner.microsoftonline.cn;
+        // the older login.chinacloudapi.cn is an alias of it.
+        graph_hosts: &["microsoftgraph.chinacloudapi.cn"],
+        authority: "https://login.partner.microsoftonline.cn",
+        arm: "https://management.chinacloudapi.cn",
+    },
+];
+
+/// Every Graph host whose cloud the worker knows.
+pub fn known_graph_hosts() -> Vec<&'static str> {
+    CLOUDS
+        .iter()
+        .flat_map(|c| c.graph_hosts.iter().copied())
+        .collect()
+}
+
+impl Endpoints {
+    pub fn from_settings(settings: &Settings) -> Result<Endpoints, ConfigError> {
+        let graph = settings.parse_with("graph-domain", graph_root)?;
+        let cloud = graph
+            .host_str()
+            .and_then(|host| CLOUDS.iter().find(|c| c.graph_hosts.contains(&host)));
+        // The emulator (or a test double) on loopback serves all three APIs on one origin.
+        let derived = |pick: fn(&Cloud) -> &'static str| -> Option<Url> {
+            match cloud {
+                Some(c) => Url::parse(pick(c)).ok(),
+                None if is_loopback(&graph) => Some(graph.clone()),
+                None => None,
+            }
+        };
+        let unknown_cloud = || {
+            settings.error(
+                "graph-domain",
+                format!(
+                    "'{}' is not a known cloud's Graph host ({}); for another host set \
+                     --authority-host and --arm-endpoint too",
+                    graph.host_str().unwrap_or_default(),
+                    known_graph_hosts().join(", ")
+                ),
+            )
+        };
+        let authority_host = match settings.parse_opt_with("authority-host", endpoint_url)? {
+            Some(url) => url,
+            None => derived(|c| c.authority).ok_or_else(unknown_cloud)?,
+        };
+        let arm = match settings.parse_opt_with("arm-endpoint", endpoint_url)? {
+            Some(url) => url,
+            None => derived(|c| c.arm).ok_or_else(unknown_cloud)?,
+        };
+        Ok(Endpoints {
+            graph_scope: default_scope(&graph),
+            arm_scope: default_scope(&arm),
+            authority_host,
+            graph,
+            arm,
+        })
+    }
+}
+
+fn default_scope(root: &Url) -> String {
+    format!("{}/.default", root.as_str().trim_end_matches('/'))
+}
+
+/// `graph.microsoft.com`, `127.0.0.1:8443` or `https://graph.microsoft.us`: the Graph root.
+fn graph_root(value: &str) -> Result<Url, String> {
+    let url = if value.contains("://") {
+        endpoint_url(value)?
+    } else {
+        let url = Url::parse(&format!("https://{value}"))
+            .map_err(|e| format!("'{value}' is not a host, host:port or https URL: {e}"))?;
+        if url.path() != "/" || url.query().is_some() {
+            return Err(format!(
+                "'{value}' is not a host, host:port or https URL (it has a path)"
+            ));
+        }
+        url
+    };
+    if url.path() != "/" {
+        return Err(format!(
+            "'{value}' has a path; give the Graph root without /v1.0"
+        ));
+    }
+    Ok(url)
+}
+
+/// An absolute https URL, or plain http on a loopback address only.
+fn endpoint_url(value: &str) -> Result<Url, String> {
+    let url = Url::parse(value).map_err(|e| format!("'{value}' is not a URL: {e}"))?;
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return Err(format!(
+            "'{value}' must be a plain URL without query or credentials"
+        ));
+    }
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if is_loopback(&url) => Ok(url),
+        "http" => Err(format!(
+            "'{value}' uses plain http, which is only allowed for loopback addresses; use https"
+        )),
+        other => Err(format!("'{value}' has scheme '{other}'; use https")),
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        Some(Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_only_on_loopback() {
+        assert!(endpoint_url("http://127.0.0.1:8080").is_ok());
+        assert!(endpoint_url("http://[::1]:8080").is_ok());
+        assert!(endpoint_url("http://localhost:8080").is_ok());
+        assert!(endpoint_url("http://graph.microsoft.com").is_err());
+        assert!(endpoint_url("ftp://127.0.0.1").is_err());
+        assert!(endpoint_url("https://user:pw@login.microsoftonline.com").is_err());
+    }
+
+    #[test]
+    fn graph_domain_forms() {
+        let root = |v| graph_root(v).map(|u| u.to_string());
+        assert_eq!(
+            root("graph.microsoft.us"),
+            Ok("https://graph.microsoft.us/".into())
+        );
+        assert_eq!(root("127.0.0.1:8443"), Ok("https://127.0.0.1:8443/".into()));
+        assert_eq!(
+            root("https://127.0.0.1:8443/"),
+            Ok("https://127.0.0.1:8443/".into())
+        );
+        assert!(root("graph.microsoft.com/v1.0").is_err());
+        assert!(root("https://graph.microsoft.com/v1.0").is_err());
+        assert!(root("http://graph.microsoft.com").is_err());
+    }
+
+    #[test]
+    fn scopes_follow_the_cloud() {
+        let us = Url::parse("https://graph.microsoft.us").unwrap();
+        assert_eq!(default_scope(&us), "https://graph.microsoft.us/.default");
+    }
+}
