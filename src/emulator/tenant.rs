@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use base64::Engine;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -1316,5 +1317,38 @@ fn relation_name(relation: LinkRelation) -> &'static str {
     match relation {
         LinkRelation::Member => "member",
         LinkRelation::Owner => "owner",
+    }
+}
+
+/// Graph's id for an appRoleAssignment: base64url of the principal id's bytes followed by 16
+/// bytes that tell the (resource, app role) pair apart, 43 characters as Graph shows them.
+pub fn app_role_assignment_id(principal: Uuid, resource: Uuid, app_role: Uuid) -> String {
+    let mut bytes = [0u8; 32];
+    bytes[..16].copy_from_slice(&principal.to_bytes_le());
+    let pair = resource.as_u128().rotate_left(64) ^ app_role.as_u128();
+    bytes[16..].copy_from_slice(&pair.to_le_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Graph's id for an active directory role assignment: base64url of the role definition and
+/// principal ids, then `-1` for the tenant-wide scope or a scope-derived suffix.
+pub fn directory_role_assignment_id(
+    role_definition: Uuid,
+    principal: Uuid,
+    directory_scope_id: &str,
+) -> String {
+    let mut bytes = [0u8; 32];
+    bytes[..16].copy_from_slice(&role_definition.to_bytes_le());
+    bytes[16..].copy_from_slice(&principal.to_bytes_le());
+    let body = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    if directory_scope_id == "/" {
+        format!("{body}-1")
+    } else {
+        let scope_hash = directory_scope_id
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            });
+        format!("{body}-{:x}", scope_hash & 0xffff_ffff)
     }
 }
