@@ -17,7 +17,8 @@ use super::tenant::{
     GroupEligibility, Mailbox, ManagementGroup, Organization, PrincipalKind, ResourceGroup,
     RoleAssignment, RoleDefinition, RoleEligibility, RoleType, ScheduleInfo, ServicePrincipal,
     ServicePrincipalType, StorageAccount, Subscription, Tenant, User, UserType, container_scope,
-    management_group_scope, resource_group_scope, storage_account_scope, subscription_scope,
+    management_group_scope, resource_group_scope, scope_is_within, storage_account_scope,
+    subscription_scope,
 };
 
 /// What tenant to generate. `with_users` derives every count from the user count; each field
@@ -1115,25 +1116,19 @@ impl Generator<'_> {
             );
         }
         let subscriptions: Vec<Uuid> = tenant.subscriptions.keys().copied().collect();
-        let non_root: Vec<String> = tenant
-            .management_groups
-            .values()
-            .filter(|g| g.parent.is_some())
-            .map(|g| g.name.clone())
-            .collect();
         for index in 0..self.spec.custom_roles {
             let id = self.guid();
-            // Custom roles are assignable where their author put them: a subscription or a
-            // management group.
-            let scope = if index % 2 == 1
-                && let Some(group) = non_root.choose(&mut self.rng)
-            {
-                management_group_scope(group)
-            } else {
-                subscriptions
-                    .choose(&mut self.rng)
-                    .map(|s| subscription_scope(*s))
-                    .unwrap_or_else(|| "/".into())
+            // Custom roles are assignable where their author put them: a subscription, or the
+            // management group above one (never an empty branch of the tree).
+            let subscription = subscriptions.choose(&mut self.rng).copied();
+            let scope = match subscription.and_then(|s| tenant.subscriptions.get(&s)) {
+                Some(sub)
+                    if index % 2 == 1 && sub.management_group != tenant.tenant_id().to_string() =>
+                {
+                    management_group_scope(&sub.management_group)
+                }
+                Some(sub) => subscription_scope(sub.id),
+                None => "/".into(),
             };
             tenant.role_definitions.insert(
                 id,
@@ -1352,46 +1347,4 @@ fn sample_distinct(rng: &mut StdRng, from: &[Uuid], count: usize) -> Vec<Uuid> {
         .into_iter()
         .map(|i| from[i])
         .collect()
-}
-
-/// Whether ARM scope `scope` is `ancestor` or lies under it, following management groups and
-/// the `/subscriptions/...` path. Comparison is case-insensitive, as ARM's is.
-pub fn scope_is_within(tenant: &Tenant, scope: &str, ancestor: &str) -> bool {
-    let scope_l = scope.to_ascii_lowercase();
-    let ancestor_l = ancestor.trim_end_matches('/').to_ascii_lowercase();
-    if ancestor_l.is_empty() {
-        return true;
-    }
-    if scope_l == ancestor_l || scope_l.starts_with(&format!("{ancestor_l}/")) {
-        return true;
-    }
-    // Under a management group: anything whose chain of groups passes through it.
-    let prefix = "/providers/microsoft.management/managementgroups/";
-    let Some(group) = ancestor_l.strip_prefix(prefix) else {
-        return false;
-    };
-    let start_group = if let Some(name) = scope_l.strip_prefix(prefix) {
-        Some(name.split('/').next().unwrap_or_default().to_string())
-    } else if let Some(rest) = scope_l.strip_prefix("/subscriptions/") {
-        let id = rest.split('/').next().unwrap_or_default();
-        Uuid::parse_str(id)
-            .ok()
-            .and_then(|id| tenant.subscriptions.get(&id))
-            .map(|s| s.management_group.to_ascii_lowercase())
-    } else {
-        None
-    };
-    let Some(start_group) = start_group else {
-        return false;
-    };
-    let original = tenant
-        .management_groups
-        .keys()
-        .find(|k| k.eq_ignore_ascii_case(&start_group))
-        .cloned()
-        .unwrap_or(start_group);
-    tenant
-        .management_group_ancestors(&original)
-        .iter()
-        .any(|g| g.eq_ignore_ascii_case(group))
 }

@@ -1352,3 +1352,45 @@ pub fn directory_role_assignment_id(
         format!("{body}-{:x}", scope_hash & 0xffff_ffff)
     }
 }
+
+/// Whether ARM scope `scope` is `ancestor` or lies under it, following management groups and
+/// the `/subscriptions/...` path. Comparison is case-insensitive, as ARM's is.
+pub fn scope_is_within(tenant: &Tenant, scope: &str, ancestor: &str) -> bool {
+    let scope_l = scope.to_ascii_lowercase();
+    let ancestor_l = ancestor.trim_end_matches('/').to_ascii_lowercase();
+    if ancestor_l.is_empty() {
+        return true;
+    }
+    if scope_l == ancestor_l || scope_l.starts_with(&format!("{ancestor_l}/")) {
+        return true;
+    }
+    // Under a management group: anything whose chain of groups passes through it.
+    let prefix = "/providers/microsoft.management/managementgroups/";
+    let Some(group) = ancestor_l.strip_prefix(prefix) else {
+        return false;
+    };
+    let start_group = if let Some(name) = scope_l.strip_prefix(prefix) {
+        Some(name.split('/').next().unwrap_or_default().to_string())
+    } else if let Some(rest) = scope_l.strip_prefix("/subscriptions/") {
+        let id = rest.split('/').next().unwrap_or_default();
+        Uuid::parse_str(id)
+            .ok()
+            .and_then(|id| tenant.subscriptions.get(&id))
+            .map(|s| s.management_group.to_ascii_lowercase())
+    } else {
+        None
+    };
+    let Some(start_group) = start_group else {
+        return false;
+    };
+    let original = tenant
+        .management_groups
+        .keys()
+        .find(|k| k.eq_ignore_ascii_case(&start_group))
+        .cloned()
+        .unwrap_or(start_group);
+    tenant
+        .management_group_ancestors(&original)
+        .iter()
+        .any(|g| g.eq_ignore_ascii_case(group))
+}
