@@ -78,6 +78,26 @@ pub struct EmulatorState {
 }
 
 impl EmulatorState {
+    /// State for an already generated `tenant`, its clock starting now. Also how tests drive
+    /// the tenant side without a server.
+    pub fn new(tenant: Tenant, config: &EmulatorConfig) -> Self {
+        let meter = quota::Meter::new(
+            config.quotas,
+            quota::graph_budget_per_10s(tenant.users.len()),
+            tenant.client_app_id.to_string(),
+            tenant.tenant_id().to_string(),
+        );
+        EmulatorState {
+            tenant: RwLock::new(tenant),
+            clock: Clock::new(),
+            token_lifetime: config.token_lifetime,
+            delta_token_max_age: config.delta_token_max_age,
+            force_delta_resync: AtomicBool::new(false),
+            faults: faults::FaultInjector::new(config.faults.clone()),
+            meter,
+        }
+    }
+
     /// The tenant for reading. A handler that panicked mid-read leaves nothing half-done, so a
     /// poisoned lock is still safe to use.
     pub fn read_tenant(&self) -> std::sync::RwLockReadGuard<'_, Tenant> {

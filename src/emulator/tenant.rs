@@ -1394,3 +1394,205 @@ pub fn scope_is_within(tenant: &Tenant, scope: &str, ancestor: &str) -> bool {
         .iter()
         .any(|g| g.eq_ignore_ascii_case(group))
 }
+
+/// A stable GUID derived from `parts` (FNV-1a, twice with different offsets), for objects the
+/// emulator creates on its own, so reruns give the same ids.
+pub fn derived_uuid(parts: &[&[u8]]) -> Uuid {
+    let hash = |offset: u64| {
+        parts.iter().fold(offset, |h, part| {
+            part.iter()
+                .chain(b"\x1f")
+                .fold(h, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+        })
+    };
+    let high = hash(0xcbf2_9ce4_8422_2325);
+    let low = hash(0x8422_2325_cbf2_9ce4);
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&high.to_be_bytes());
+    bytes[8..].copy_from_slice(&low.to_be_bytes());
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
+}
+
+/// How long after a write its Activity Log entry becomes queryable: one to five minutes,
+/// fixed per event so a rerun sees the same delays.
+fn activity_log_delay(event: Uuid) -> time::Duration {
+    let spread = (event.as_u128() % 240) as i64;
+    time::Duration::seconds(60 + spread)
+}
+
+impl Tenant {
+    /// Whether an ARM scope names something that exists: the tenant root, a management group,
+    /// a subscription, a resource group, a storage account, a container or another resource.
+    pub fn scope_exists(&self, scope: &str) -> bool {
+        let lower = scope.trim_end_matches('/').to_ascii_lowercase();
+        if lower.is_empty() {
+            return true;
+        }
+        if let Some(name) = lower.strip_prefix("/providers/microsoft.management/managementgroups/")
+        {
+            return self
+                .management_groups
+                .keys()
+                .any(|k| k.eq_ignore_ascii_case(name));
+        }
+        let Some(rest) = lower.strip_prefix("/subscriptions/") else {
+            return false;
+        };
+        let segments: Vec<&str> = rest.split('/').collect();
+        let Ok(subscription) = Uuid::parse_str(segments[0]) else {
+            return false;
+        };
+        if !self.subscriptions.contains_key(&subscription) {
+            return false;
+        }
+        match segments.as_slice() {
+            [_] => true,
+            [_, "resourcegroups", rg] => self.resource_group(subscription, rg).is_some(),
+            [
+                _,
+                "resourcegroups",
+                rg,
+                "providers",
+                "microsoft.storage",
+                "storageaccounts",
+                account,
+            ] => self.storage_account(subscription, rg, account).is_some(),
+            [
+                _,
+                "resourcegroups",
+                rg,
+                "providers",
+                "microsoft.storage",
+                "storageaccounts",
+                account,
+                "blobservices",
+                "default",
+                "containers",
+                container,
+            ] => self
+                .storage_account(subscription, rg, account)
+                .is_some_and(|a| {
+                    a.containers
+                        .iter()
+                        .any(|c| c.eq_ignore_ascii_case(container))
+                }),
+            [_, "resourcegroups", _, "providers", ..] => self.arm_resources.contains_key(&lower),
+            _ => false,
+        }
+    }
+
+    /// The subscription an ARM scope lies in, if any (management group and root scopes have none).
+    pub fn subscription_of_scope(scope: &str) -> Option<Uuid> {
+        let lower = scope.to_ascii_lowercase();
+        let rest = lower.strip_prefix("/subscriptions/")?;
+        Uuid::parse_str(rest.split('/').next()?).ok()
+    }
+
+    /// Creates an RBAC role assignment (ARM PUT) and records it in the Activity Log of its
+    /// subscription, the way ARM does: a `Started` and a `Succeeded` event, queryable a little
+    /// later than they happened.
+    pub fn put_role_assignment(
+        &mut self,
+        assignment: RoleAssignment,
+        caller: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), TenantError> {
+        if !self.scope_exists(&assignment.scope) {
+            return Err(not_found("scope", &assignment.scope));
+        }
+        let Some(role) = self.role_definitions.get(&assignment.role_definition) else {
+            return Err(not_found("role definition", assignment.role_definition));
+        };
+        if !role
+            .assignable_scopes
+            .iter()
+            .any(|a| scope_is_within(self, &assignment.scope, a))
+        {
+            return Err(TenantError::Invalid(format!(
+                "role definition {} is not assignable at scope {}",
+                assignment.role_definition, assignment.scope
+            )));
+        }
+        if self.role_assignments.contains_key(&assignment.name) {
+            return Err(TenantError::AlreadyExists {
+                kind: "role assignment",
+                id: assignment.name.to_string(),
+            });
+        }
+        if self.role_assignments.values().any(|a| {
+            a.scope.eq_ignore_ascii_case(&assignment.scope)
+                && a.role_definition == assignment.role_definition
+                && a.principal_id == assignment.principal_id
+        }) {
+            return Err(TenantError::AlreadyExists {
+                kind: "role assignment for this scope, role and principal",
+                id: assignment.name.to_string(),
+            });
+        }
+        self.record_role_assignment_event(&assignment, "write", caller, now);
+        self.role_assignments.insert(assignment.name, assignment);
+        Ok(())
+    }
+
+    /// Deletes an RBAC role assignment (ARM DELETE), recorded in the Activity Log.
+    pub fn delete_role_assignment(
+        &mut self,
+        name: Uuid,
+        caller: &str,
+        now: OffsetDateTime,
+    ) -> Result<RoleAssignment, TenantError> {
+        let assignment = self
+            .role_assignments
+            .remove(&name)
+            .ok_or_else(|| not_found("role assignment", name))?;
+        self.record_role_assignment_event(&assignment, "delete", caller, now);
+        Ok(assignment)
+    }
+
+    /// ARM id of a role assignment: `{scope}/providers/Microsoft.Authorization/roleAssignments/{name}`.
+    pub fn role_assignment_id(assignment: &RoleAssignment) -> String {
+        format!(
+            "{}/providers/Microsoft.Authorization/roleAssignments/{}",
+            assignment.scope.trim_end_matches('/'),
+            assignment.name
+        )
+    }
+
+    fn record_role_assignment_event(
+        &mut self,
+        assignment: &RoleAssignment,
+        verb: &str,
+        caller: &str,
+        now: OffsetDateTime,
+    ) {
+        // Tenant- and management-group-scope writes land in the tenant's log, not a subscription's.
+        let Some(subscription) = Tenant::subscription_of_scope(&assignment.scope) else {
+            return;
+        };
+        let operation_name = format!("Microsoft.Authorization/roleAssignments/{verb}");
+        let resource_id = Tenant::role_assignment_id(assignment);
+        let ordinal = (self.activity_log.len() as u64).to_be_bytes();
+        let correlation_id = derived_uuid(&[b"correlation", resource_id.as_bytes(), &ordinal]);
+        for (status, offset) in [("Started", 0), ("Succeeded", 2)] {
+            let event_data_id = derived_uuid(&[
+                b"event",
+                resource_id.as_bytes(),
+                status.as_bytes(),
+                &ordinal,
+            ]);
+            let event_timestamp = now + time::Duration::seconds(offset);
+            self.activity_log.push(ActivityLogEvent {
+                event_data_id,
+                correlation_id,
+                subscription,
+                operation_name: operation_name.clone(),
+                resource_provider: "Microsoft.Authorization".into(),
+                resource_id: resource_id.clone(),
+                status: status.into(),
+                caller: caller.to_string(),
+                event_timestamp,
+                submission_timestamp: event_timestamp + activity_log_delay(event_data_id),
+            });
+        }
+    }
+}
