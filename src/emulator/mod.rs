@@ -14,8 +14,12 @@ pub mod generator;
 pub mod tenant;
 
 // emu-server: HTTP side (TLS, token endpoint, Graph and ARM handlers, quotas, faults).
+pub mod arm;
+pub mod control_http;
 pub mod faults;
+pub mod graph;
 pub mod quota;
+pub mod server;
 pub mod tls;
 pub mod token;
 
@@ -32,6 +36,7 @@ pub use expected::{
 pub use faults::FaultConfig;
 pub use generator::TenantSpec;
 pub use quota::RequestCounts;
+pub use server::{Emulator, run_standalone};
 pub use tenant::Tenant;
 
 /// How to build and run an emulator.

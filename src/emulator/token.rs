@@ -39,9 +39,25 @@ impl Audience {
 }
 
 /// Returns the emulator's current time (the emulator clock, which tests can move forward).
-pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
+pub type NowFn = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
 
 /// The one application registered in the emulated tenant, and the URLs that name its two APIs.
+pub struct AppRegistration {
+    pub tenant_id: String,
+    /// Verified domain names, accepted in the token URL like the tenant id.
+    pub tenant_domains: Vec<String>,
+    pub client_id: String,
+    pub client_secret: String,
+    /// Lifetime of issued tokens.
+    pub lifetime: Duration,
+    /// URLs whose `/.default` scope selects the Graph audience (the emulator's Graph listener
+    /// and the public cloud names).
+    pub graph_roots: Vec<String>,
+    /// The same for ARM.
+    pub arm_roots: Vec<String>,
+}
+
+/// Issues and checks tokens for the registered application.
 pub struct TokenIssuer {
     tenant_id: String,
     /// Lower-case tenant id and verified domain names: all may appear in the token URL.
@@ -51,7 +67,7 @@ pub struct TokenIssuer {
     lifetime: Duration,
     /// Resource identifiers (without `/.default`, without trailing slash) per audience.
     resources: Vec<(String, Audience)>,
-    clock: Clock,
+    clock: NowFn,
     issued: Mutex<HashMap<String, IssuedToken>>,
 }
 
@@ -77,18 +93,16 @@ pub enum AuthFailure {
 }
 
 impl TokenIssuer {
-    /// `graph_roots` and `arm_roots` are the URLs whose `/.default` scope selects each audience
-    /// (the emulator's own listener URLs plus the public cloud names).
-    pub fn new(
-        tenant_id: String,
-        tenant_domains: Vec<String>,
-        client_id: String,
-        client_secret: String,
-        lifetime: Duration,
-        graph_roots: Vec<String>,
-        arm_roots: Vec<String>,
-        clock: Clock,
-    ) -> TokenIssuer {
+    pub fn new(registration: AppRegistration, clock: NowFn) -> TokenIssuer {
+        let AppRegistration {
+            tenant_id,
+            tenant_domains,
+            client_id,
+            client_secret,
+            lifetime,
+            graph_roots,
+            arm_roots,
+        } = registration;
         let mut tenant_aliases: Vec<String> = tenant_domains
             .into_iter()
             .map(|d| d.to_ascii_lowercase())
