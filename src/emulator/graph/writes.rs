@@ -1,0 +1,263 @@
+//! The Graph writes provisioning needs: add and remove group members and owners and service
+//! principal owners through `$ref`, and create and delete `appRoleAssignedTo` entries. Each
+//! takes the tenant's write lock, so the change journal (and so delta) sees it.
+
+use axum::http::StatusCode;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::odata::GraphError;
+use super::render;
+use super::{GraphContext, GraphReply, GraphRequest};
+use crate::emulator::tenant::{
+    AppRoleAssignment, DEFAULT_APP_ROLE_ID, DirectoryObjectKind, PrincipalKind, TenantError,
+};
+
+fn json_body(request: &GraphRequest) -> Result<serde_json::Map<String, Value>, GraphError> {
+    match serde_json::from_slice::<Value>(&request.body) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(GraphError::bad_request(
+            "Write requests must have a JSON object body.",
+        )),
+    }
+}
+
+/// The object id at the end of an `@odata.id` reference (`https://graph.microsoft.com/v1.0/directoryObjects/{id}`).
+fn reference_target(request: &GraphRequest) -> Result<Uuid, GraphError> {
+    let body = json_body(request)?;
+    let reference = body
+        .get("@odata.id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| GraphError::bad_request("The request body must contain '@odata.id'."))?;
+    reference
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .and_then(|id| Uuid::parse_str(id).ok())
+        .ok_or_else(|| {
+            GraphError::new(
+                StatusCode::BAD_REQUEST,
+                "Request_BadRequest",
+                format!("Invalid object identifier '{reference}'."),
+            )
+        })
+}
+
+fn parse_id(id: &str) -> Result<Uuid, GraphError> {
+    Uuid::parse_str(id).map_err(|_| GraphError::not_found(id))
+}
+
+fn tenant_error(err: TenantError, relation: &str) -> GraphError {
+    match err {
+        TenantError::NotFound { id, .. } => GraphError::not_found(&id),
+        TenantError::LinkExists { .. } => GraphError::new(
+            StatusCode::BAD_REQUEST,
+            "Request_BadRequest",
+            format!(
+                "One or more added object references already exist for the following modified properties: '{relation}'."
+            ),
+        ),
+        TenantError::LinkMissing { target, .. } => GraphError::not_found(&target.to_string()),
+        other => GraphError::new(
+            StatusCode::BAD_REQUEST,
+            "Request_BadRequest",
+            other.to_string(),
+        ),
+    }
+}
+
+pub fn add_group_link(
+    ctx: &GraphContext,
+    request: &GraphRequest,
+    id: &str,
+    relation: &str,
+) -> Result<GraphReply, GraphError> {
+    let group = parse_id(id)?;
+    let target = reference_target(request)?;
+    let mut tenant = ctx.state.write_tenant();
+    let result = if relation == "members" {
+        tenant.add_group_member(group, target)
+    } else {
+        tenant.add_group_owner(group, target)
+    };
+    result.map_err(|e| tenant_error(e, relation))?;
+    Ok(GraphReply::no_content())
+}
+
+pub fn remove_group_link(
+    ctx: &GraphContext,
+    id: &str,
+    relation: &str,
+    target: &str,
+) -> Result<GraphReply, GraphError> {
+    let group = parse_id(id)?;
+    let target = parse_id(target)?;
+    let mut tenant = ctx.state.write_tenant();
+    let result = if relation == "members" {
+        tenant.remove_group_member(group, target)
+    } else {
+        tenant.remove_group_owner(group, target)
+    };
+    result.map_err(|e| tenant_error(e, relation))?;
+    Ok(GraphReply::no_content())
+}
+
+pub fn add_service_principal_owner(
+    ctx: &GraphContext,
+    request: &GraphRequest,
+    id: &str,
+) -> Result<GraphReply, GraphError> {
+    let sid = parse_id(id)?;
+    let owner = reference_target(request)?;
+    let mut tenant = ctx.state.write_tenant();
+    match tenant.directory_object_kind(owner) {
+        Some(DirectoryObjectKind::User | DirectoryObjectKind::ServicePrincipal) => {}
+        Some(DirectoryObjectKind::Group) => {
+            return Err(GraphError::bad_request(
+                "A group cannot own a service principal.",
+            ));
+        }
+        None => return Err(GraphError::not_found(&owner.to_string())),
+    }
+    let sp = tenant
+        .service_principals
+        .get_mut(&sid)
+        .ok_or_else(|| GraphError::not_found(id))?;
+    if sp.owners.contains(&owner) {
+        return Err(tenant_error(
+            TenantError::LinkExists {
+                container: sid,
+                target: owner,
+                relation: "owner",
+            },
+            "owners",
+        ));
+    }
+    sp.owners.push(owner);
+    Ok(GraphReply::no_content())
+}
+
+pub fn remove_service_principal_owner(
+    ctx: &GraphContext,
+    id: &str,
+    owner: &str,
+) -> Result<GraphReply, GraphError> {
+    let sid = parse_id(id)?;
+    let owner = parse_id(owner)?;
+    let mut tenant = ctx.state.write_tenant();
+    let sp = tenant
+        .service_principals
+        .get_mut(&sid)
+        .ok_or_else(|| GraphError::not_found(id))?;
+    let position = sp
+        .owners
+        .iter()
+        .position(|o| *o == owner)
+        .ok_or_else(|| GraphError::not_found(&owner.to_string()))?;
+    sp.owners.remove(position);
+    Ok(GraphReply::no_content())
+}
+
+fn uuid_field(body: &serde_json::Map<String, Value>, name: &str) -> Result<Uuid, GraphError> {
+    body.get(name)
+        .and_then(Value::as_str)
+        .and_then(|s| Uuid::parse_str(s).ok())
+        .ok_or_else(|| {
+            GraphError::bad_request(format!("The request body must contain '{name}' as a GUID."))
+        })
+}
+
+/// `POST /servicePrincipals/{id}/appRoleAssignedTo` with `{principalId, resourceId, appRoleId}`.
+pub fn assign_app_role(
+    ctx: &GraphContext,
+    request: &GraphRequest,
+    id: &str,
+) -> Result<GraphReply, GraphError> {
+    let sid = parse_id(id)?;
+    let body = json_body(request)?;
+    let principal = uuid_field(&body, "principalId")?;
+    let resource = uuid_field(&body, "resourceId")?;
+    let app_role = uuid_field(&body, "appRoleId")?;
+    if resource != sid {
+        return Err(GraphError::bad_request(format!(
+            "resourceId {resource} does not match the service principal {sid} in the URL."
+        )));
+    }
+    let now = ctx.state.clock.now();
+    let mut tenant = ctx.state.write_tenant();
+    let principal_type = match tenant.directory_object_kind(principal) {
+        Some(DirectoryObjectKind::User) => PrincipalKind::User,
+        Some(DirectoryObjectKind::Group) => PrincipalKind::Group,
+        Some(DirectoryObjectKind::ServicePrincipal) => PrincipalKind::ServicePrincipal,
+        None => return Err(GraphError::not_found(&principal.to_string())),
+    };
+    let principal_display_name = tenant
+        .directory_object_name(principal)
+        .unwrap_or_default()
+        .to_string();
+    let sp = tenant
+        .service_principals
+        .get(&sid)
+        .ok_or_else(|| GraphError::not_found(id))?;
+    if app_role != DEFAULT_APP_ROLE_ID && !sp.app_roles.iter().any(|r| r.id == app_role) {
+        return Err(GraphError::new(
+            StatusCode::BAD_REQUEST,
+            "Request_BadRequest",
+            "Permission being assigned was not found on application",
+        ));
+    }
+    if sp
+        .app_role_assigned_to
+        .iter()
+        .any(|a| a.principal_id == principal && a.app_role_id == app_role)
+    {
+        return Err(GraphError::new(
+            StatusCode::BAD_REQUEST,
+            "Request_BadRequest",
+            "Permission being assigned already exists on the object",
+        ));
+    }
+    let assignment = AppRoleAssignment {
+        id: URL_SAFE_NO_PAD.encode(
+            [
+                principal.as_bytes().as_slice(),
+                Uuid::new_v4().as_bytes().as_slice(),
+            ]
+            .concat(),
+        ),
+        principal_id: principal,
+        principal_type,
+        principal_display_name,
+        resource_id: sid,
+        resource_display_name: sp.display_name.clone(),
+        app_role_id: app_role,
+        created: now,
+    };
+    let mut rendered = render::app_role_assignment(&assignment);
+    tenant
+        .add_app_role_assignment(assignment)
+        .map_err(|e| tenant_error(e, "appRoleAssignedTo"))?;
+    rendered.insert(
+        "@odata.context".into(),
+        json!(format!(
+            "{}/{}/$metadata#servicePrincipals('{sid}')/appRoleAssignedTo/$entity",
+            ctx.base_url, request.version
+        )),
+    );
+    Ok(GraphReply::created(Value::Object(rendered)))
+}
+
+pub fn unassign_app_role(
+    ctx: &GraphContext,
+    id: &str,
+    assignment: &str,
+) -> Result<GraphReply, GraphError> {
+    let sid = parse_id(id)?;
+    let mut tenant = ctx.state.write_tenant();
+    tenant
+        .remove_app_role_assignment(sid, assignment)
+        .map_err(|e| tenant_error(e, "appRoleAssignedTo"))?;
+    Ok(GraphReply::no_content())
+}
