@@ -416,12 +416,13 @@ async fn retry_after_on_429_is_honoured_and_pauses_the_whole_api() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
-    // Issued while Graph is throttled: must wait for the gate too. ARM is not throttled.
-    client.graph_get("/v1.0/groups", &[]).await.unwrap();
+    // Issued while Graph is throttled: ARM has its own gate and goes at once; another Graph
+    // request must wait for the Graph gate.
     client
         .arm_get("/subscriptions?api-version=2022-12-01")
         .await
         .unwrap();
+    client.graph_get("/v1.0/groups", &[]).await.unwrap();
     let page = users.await.unwrap().unwrap();
     assert_eq!(page["value"][0]["id"], "u1");
 
@@ -429,6 +430,8 @@ async fn retry_after_on_429_is_honoured_and_pauses_the_whole_api() {
     assert_eq!(seen.len(), 2);
     assert!(seen[1].at - seen[0].at >= Duration::from_millis(950));
     assert!(server.seen("/v1.0/groups")[0].at - seen[0].at >= Duration::from_millis(950));
+    let arm_seen = server.seen("/subscriptions?api-version=2022-12-01");
+    assert!(arm_seen[0].at - seen[0].at < Duration::from_millis(900));
 
     let counters = client.counters();
     assert_eq!(counters.graph.throttled, 1);
@@ -890,4 +893,61 @@ async fn the_request_budget_spaces_requests() {
     // Two free slots, then two waits that add up to about one second.
     assert!(counters.graph.budget_wait_ms >= 800, "{counters:?}");
     assert_eq!(counters.graph.effective_requests_per_minute, Some(120.0));
+}
+
+#[tokio::test]
+async fn throttling_slows_the_configured_budget_and_success_wins_it_back() {
+    let server = TestServer::start().await;
+    let mut config = server.config(RIGHT_SECRET);
+    config.graph_requests_per_minute = Some(600);
+    let client = AzureClient::new(config).await.unwrap();
+    server.script(
+        "/v1.0/users",
+        vec![
+            with_headers(
+                429,
+                &[("Retry-After", "0")],
+                graph_error("TooManyRequests", "slow down"),
+            ),
+            json_answer(200, json!({})),
+        ],
+    );
+    client.graph_get("/v1.0/users", &[]).await.unwrap();
+    // Halved to 300 by the 429, then one success adds back 1/32 of 600.
+    assert_eq!(
+        client.counters().graph.effective_requests_per_minute,
+        Some(318.75)
+    );
+    assert_eq!(client.counters().arm.effective_requests_per_minute, None);
+}
+
+#[tokio::test]
+async fn writes_are_not_repeated_after_an_unknown_outcome_but_are_after_throttling() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    let body = json!({"invitedUserEmailAddress": "guest@example.com"});
+    server.script(
+        "/v1.0/invitations",
+        vec![
+            json_answer(500, graph_error("generalException", "maybe applied")),
+            with_headers(
+                429,
+                &[("Retry-After", "0")],
+                graph_error("TooManyRequests", "not applied"),
+            ),
+            json_answer(201, json!({"id": "inv1"})),
+        ],
+    );
+    let err = client
+        .graph_post("/v1.0/invitations", &body)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not retried"), "{err}");
+    assert_eq!(server.seen("/v1.0/invitations").len(), 1);
+
+    let created = client.graph_post("/v1.0/invitations", &body).await.unwrap();
+    assert_eq!(created["id"], "inv1");
+    let seen = server.seen("/v1.0/invitations");
+    assert_eq!(seen.len(), 3);
+    assert_eq!(seen[2].body.as_ref(), Some(&body));
 }
