@@ -951,3 +951,22 @@ async fn writes_are_not_repeated_after_an_unknown_outcome_but_are_after_throttli
     assert_eq!(seen.len(), 3);
     assert_eq!(seen[2].body.as_ref(), Some(&body));
 }
+
+#[tokio::test]
+async fn bad_configuration_is_refused_with_the_reason() {
+    let server = TestServer::start().await;
+    let mut config = server.config(RIGHT_SECRET);
+    config.extra_ca_pem = Some(b"not a certificate".to_vec());
+    let err = AzureClient::new(config).await.err().unwrap();
+    assert!(err.to_string().contains("extra_ca_pem"), "{err}");
+
+    let mut config = server.config(RIGHT_SECRET);
+    config.max_concurrency = 0;
+    let err = AzureClient::new(config).await.err().unwrap();
+    assert!(err.to_string().contains("max_concurrency"), "{err}");
+
+    let mut config = server.config(RIGHT_SECRET);
+    config.endpoints.arm = Url::parse("http://management.example.com").unwrap();
+    let err = AzureClient::new(config).await.err().unwrap();
+    assert!(err.to_string().contains("arm endpoint"), "{err}");
+}
