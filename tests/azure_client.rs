@@ -416,12 +416,13 @@ async fn retry_after_on_429_is_honoured_and_pauses_the_whole_api() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
-    // Issued while Graph is throttled: must wait for the gate too. ARM is not throttled.
-    client.graph_get("/v1.0/groups", &[]).await.unwrap();
+    // Issued while Graph is throttled: ARM has its own gate and goes at once; another Graph
+    // request must wait for the Graph gate.
     client
         .arm_get("/subscriptions?api-version=2022-12-01")
         .await
         .unwrap();
+    client.graph_get("/v1.0/groups", &[]).await.unwrap();
     let page = users.await.unwrap().unwrap();
     assert_eq!(page["value"][0]["id"], "u1");
 
@@ -429,6 +430,8 @@ async fn retry_after_on_429_is_honoured_and_pauses_the_whole_api() {
     assert_eq!(seen.len(), 2);
     assert!(seen[1].at - seen[0].at >= Duration::from_millis(950));
     assert!(server.seen("/v1.0/groups")[0].at - seen[0].at >= Duration::from_millis(950));
+    let arm_seen = server.seen("/subscriptions?api-version=2022-12-01");
+    assert!(arm_seen[0].at - seen[0].at < Duration::from_millis(900));
 
     let counters = client.counters();
     assert_eq!(counters.graph.throttled, 1);
@@ -890,4 +893,147 @@ async fn the_request_budget_spaces_requests() {
     // Two free slots, then two waits that add up to about one second.
     assert!(counters.graph.budget_wait_ms >= 800, "{counters:?}");
     assert_eq!(counters.graph.effective_requests_per_minute, Some(120.0));
+}
+
+#[tokio::test]
+async fn throttling_slows_the_configured_budget_and_success_wins_it_back() {
+    let server = TestServer::start().await;
+    let mut config = server.config(RIGHT_SECRET);
+    config.graph_requests_per_minute = Some(600);
+    let client = AzureClient::new(config).await.unwrap();
+    server.script(
+        "/v1.0/users",
+        vec![
+            with_headers(
+                429,
+                &[("Retry-After", "0")],
+                graph_error("TooManyRequests", "slow down"),
+            ),
+            json_answer(200, json!({})),
+        ],
+    );
+    client.graph_get("/v1.0/users", &[]).await.unwrap();
+    // Halved to 300 by the 429, then one success adds back 1/32 of 600.
+    assert_eq!(
+        client.counters().graph.effective_requests_per_minute,
+        Some(318.75)
+    );
+    assert_eq!(client.counters().arm.effective_requests_per_minute, None);
+}
+
+#[tokio::test]
+async fn writes_are_not_repeated_after_an_unknown_outcome_but_are_after_throttling() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    let body = json!({"invitedUserEmailAddress": "guest@example.com"});
+    server.script(
+        "/v1.0/invitations",
+        vec![
+            json_answer(500, graph_error("generalException", "maybe applied")),
+            with_headers(
+                429,
+                &[("Retry-After", "0")],
+                graph_error("TooManyRequests", "not applied"),
+            ),
+            json_answer(201, json!({"id": "inv1"})),
+        ],
+    );
+    let err = client
+        .graph_post("/v1.0/invitations", &body)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not retried"), "{err}");
+    assert_eq!(server.seen("/v1.0/invitations").len(), 1);
+
+    let created = client.graph_post("/v1.0/invitations", &body).await.unwrap();
+    assert_eq!(created["id"], "inv1");
+    let seen = server.seen("/v1.0/invitations");
+    assert_eq!(seen.len(), 3);
+    assert_eq!(seen[2].body.as_ref(), Some(&body));
+}
+
+#[tokio::test]
+async fn bad_configuration_is_refused_with_the_reason() {
+    let server = TestServer::start().await;
+    let mut config = server.config(RIGHT_SECRET);
+    config.extra_ca_pem = Some(b"not a certificate".to_vec());
+    let err = AzureClient::new(config).await.err().unwrap();
+    assert!(err.to_string().contains("extra_ca_pem"), "{err}");
+
+    let mut config = server.config(RIGHT_SECRET);
+    config.max_concurrency = 0;
+    let err = AzureClient::new(config).await.err().unwrap();
+    assert!(err.to_string().contains("max_concurrency"), "{err}");
+
+    let mut config = server.config(RIGHT_SECRET);
+    config.endpoints.arm = Url::parse("http://management.example.com").unwrap();
+    let err = AzureClient::new(config).await.err().unwrap();
+    assert!(err.to_string().contains("arm endpoint"), "{err}");
+}
+
+/// Collects everything logged on this thread (the test runtime is single-threaded, so the
+/// client, azure_core, reqwest and the test server all log here).
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn logs_show_requests_but_never_secrets_or_tokens() {
+    let logs = LogBuffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer({
+            let logs = logs.clone();
+            move || logs.clone()
+        })
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let server = TestServer::start().await;
+    let wrong = "wrong-secret-Qz7";
+    let rejected = AzureClient::new(server.config(wrong)).await.unwrap();
+    assert!(rejected.check_credentials().await.is_err());
+
+    let client = server.client().await;
+    client.check_credentials().await.unwrap();
+    server
+        .state
+        .rejected_tokens
+        .lock()
+        .unwrap()
+        .insert("tok-1".into());
+    server.script(
+        "/v1.0/users",
+        vec![
+            with_headers(
+                429,
+                &[("Retry-After", "0")],
+                graph_error("TooManyRequests", "wait"),
+            ),
+            json_answer(200, json!({"value": []})),
+        ],
+    );
+    client.graph_get("/v1.0/users", &[]).await.unwrap();
+    client.log_counters();
+
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("endpoint=GET /v1.0/users"), "{text}");
+    assert!(
+        text.contains("status=429") && text.contains("status=200"),
+        "{text}"
+    );
+    assert!(text.contains("azure request counters"), "{text}");
+    for secret in [RIGHT_SECRET, wrong, "tok-1", "tok-2", "tok-3"] {
+        assert!(!text.contains(secret), "{secret} appears in the logs");
+    }
 }

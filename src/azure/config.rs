@@ -145,7 +145,7 @@ impl Default for RetryPolicy {
 }
 
 /// Everything [`super::AzureClient::new`] needs.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ClientConfig {
     pub endpoints: Endpoints,
     pub credential: Credential,
@@ -161,6 +161,28 @@ pub struct ClientConfig {
     pub retry: RetryPolicy,
     /// Whole-request timeout (connect + headers + body); a timeout is retried.
     pub request_timeout: Duration,
+}
+
+/// Like a derived Debug, but the CA bundle shows as its size, not as a list of bytes.
+impl std::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("endpoints", &self.endpoints)
+            .field("credential", &self.credential)
+            .field(
+                "extra_ca_pem",
+                &self
+                    .extra_ca_pem
+                    .as_ref()
+                    .map(|pem| format!("{} bytes of PEM", pem.len())),
+            )
+            .field("graph_requests_per_minute", &self.graph_requests_per_minute)
+            .field("arm_requests_per_minute", &self.arm_requests_per_minute)
+            .field("max_concurrency", &self.max_concurrency)
+            .field("retry", &self.retry)
+            .field("request_timeout", &self.request_timeout)
+            .finish()
+    }
 }
 
 impl ClientConfig {

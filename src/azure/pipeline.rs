@@ -53,6 +53,18 @@ pub(crate) struct Call<'a> {
     pub(crate) idempotent: bool,
 }
 
+/// What the pipeline does after one exchange.
+enum Step {
+    Done(Result<Reply, ApiError>),
+    /// 401: renew the token and try again, once; after that, fail with this error.
+    RenewToken(ApiError),
+    /// Transient failure: try again after `delay` (plus any budget wait).
+    Retry {
+        reason: String,
+        delay: Duration,
+    },
+}
+
 /// A successful answer.
 pub(crate) struct Reply {
     pub(crate) body: Value,
@@ -174,90 +186,113 @@ impl Pipeline {
                 self.exchange(&call, &token.value).await
             };
             let elapsed_ms = started.elapsed().as_millis();
-
-            let (retry_reason, delay) = match exchanged {
-                Err(failure) => {
-                    self.counters.transport_error(call.api);
+            match exchanged {
+                Ok((status, ..)) => {
+                    tracing::debug!(api = %call.api, %endpoint, status, elapsed_ms, attempt, "azure request");
+                }
+                Err(ref failure) => {
                     tracing::debug!(api = %call.api, %endpoint, elapsed_ms, attempt, error = %failure.message, "azure request failed");
-                    if !call.idempotent && !failure.never_sent {
+                }
+            }
+
+            match self.next_step(&call, &endpoint, attempt, exchanged) {
+                Step::Done(result) => return result,
+                Step::RenewToken(error) => {
+                    if token_renewed {
+                        return Err(error);
+                    }
+                    token_renewed = true;
+                    self.auth.renew(token.generation)?;
+                    self.counters.retry(call.api);
+                    tracing::info!(api = %call.api, %endpoint, "401 from the API; renewing the token once");
+                }
+                Step::Retry { reason, delay } => {
+                    if attempt >= self.retry.max_attempts {
                         return Err(ApiError::Unavailable {
                             message: format!(
-                                "{endpoint}: {} (not retried: the request may have been applied)",
-                                failure.message
+                                "{endpoint}: gave up after {attempt} attempts; last: {reason}"
                             ),
                         });
                     }
-                    (failure.message, backoff(&self.retry, attempt))
+                    attempt += 1;
+                    self.counters.retry(call.api);
+                    tracing::info!(api = %call.api, %endpoint, attempt, delay_ms = delay.as_millis(), %reason, "retrying azure request");
+                    tokio::time::sleep(delay).await;
                 }
-                Ok((status, headers, bytes)) => {
-                    self.counters.status(call.api, status);
-                    let resource_units = resource_units(&headers);
-                    if let Some(units) = resource_units {
-                        self.counters.resource_units(call.api, units);
-                    }
-                    tracing::debug!(api = %call.api, %endpoint, status, elapsed_ms, attempt, "azure request");
-                    match classify(status, &headers, &bytes) {
-                        Verdict::Success(body) => {
-                            lane.budget.succeeded();
-                            return Ok(Reply {
-                                body,
-                                resource_units,
-                            });
-                        }
-                        Verdict::Failed(error) => return Err(error),
-                        Verdict::Unauthorized(error) => {
-                            if token_renewed {
-                                return Err(error);
-                            }
-                            token_renewed = true;
-                            self.auth.renew(token.generation)?;
-                            self.counters.retry(call.api);
-                            tracing::info!(api = %call.api, %endpoint, "401 from the API; renewing the token once");
-                            continue;
-                        }
-                        Verdict::Throttled {
-                            retry_after,
-                            reason,
-                        } => {
-                            let wait = retry_after.unwrap_or_else(|| backoff(&self.retry, attempt));
-                            if wait > self.retry.max_retry_after {
-                                return Err(ApiError::Unavailable {
-                                    message: format!(
-                                        "{endpoint}: {reason}; asked to wait {}s, more than the {}s allowed",
-                                        wait.as_secs(),
-                                        self.retry.max_retry_after.as_secs()
-                                    ),
-                                });
-                            }
-                            // The gate makes this and every other request wait.
-                            self.throttled(call.api, wait, u64::from(status == 429));
-                            (reason, Duration::ZERO)
-                        }
-                        Verdict::Transient { reason } => {
-                            if !call.idempotent {
-                                return Err(ApiError::Unavailable {
-                                    message: format!(
-                                        "{endpoint}: {reason} (not retried: the request may have been applied)"
-                                    ),
-                                });
-                            }
-                            (reason, backoff(&self.retry, attempt))
-                        }
-                    }
-                }
-            };
-
-            if attempt >= self.retry.max_attempts {
-                return Err(ApiError::Unavailable {
-                    message: format!(
-                        "{endpoint}: gave up after {attempt} attempts; last: {retry_reason}"
-                    ),
-                });
             }
-            attempt += 1;
-            self.counters.retry(call.api);
-            tracing::info!(api = %call.api, %endpoint, attempt, delay_ms = delay.as_millis(), reason = %retry_reason, "retrying azure request");
-            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// Decides what follows one exchange, and records its outcome in the counters and budget.
+    fn next_step(
+        &self,
+        call: &Call<'_>,
+        endpoint: &str,
+        attempt: u32,
+        exchanged: Result<(u16, HeaderMap, bytes::Bytes), TransportFailure>,
+    ) -> Step {
+        let not_repeatable = |reason: &str| {
+            Step::Done(Err(ApiError::Unavailable {
+                message: format!(
+                    "{endpoint}: {reason} (not retried: the request may have been applied)"
+                ),
+            }))
+        };
+        let (status, headers, bytes) = match exchanged {
+            Ok(answer) => answer,
+            Err(failure) => {
+                self.counters.transport_error(call.api);
+                if !call.idempotent && !failure.never_sent {
+                    return not_repeatable(&failure.message);
+                }
+                return Step::Retry {
+                    reason: failure.message,
+                    delay: backoff(&self.retry, attempt),
+                };
+            }
+        };
+        self.counters.status(call.api, status);
+        let resource_units = resource_units(&headers);
+        if let Some(units) = resource_units {
+            self.counters.resource_units(call.api, units);
+        }
+        match classify(status, &headers, &bytes) {
+            Verdict::Success(body) => {
+                self.lane(call.api).budget.succeeded();
+                Step::Done(Ok(Reply {
+                    body,
+                    resource_units,
+                }))
+            }
+            Verdict::Failed(error) => Step::Done(Err(error)),
+            Verdict::Unauthorized(error) => Step::RenewToken(error),
+            Verdict::Throttled {
+                retry_after,
+                reason,
+            } => {
+                let wait = retry_after.unwrap_or_else(|| backoff(&self.retry, attempt));
+                if wait > self.retry.max_retry_after {
+                    return Step::Done(Err(ApiError::Unavailable {
+                        message: format!(
+                            "{endpoint}: {reason}; asked to wait {}s, more than the {}s allowed",
+                            wait.as_secs(),
+                            self.retry.max_retry_after.as_secs()
+                        ),
+                    }));
+                }
+                // The closed gate makes this and every other request to the API wait, so the
+                // retry itself needs no extra delay.
+                self.throttled(call.api, wait, u64::from(status == 429));
+                Step::Retry {
+                    reason,
+                    delay: Duration::ZERO,
+                }
+            }
+            Verdict::Transient { reason } if !call.idempotent => not_repeatable(&reason),
+            Verdict::Transient { reason } => Step::Retry {
+                reason,
+                delay: backoff(&self.retry, attempt),
+            },
         }
     }
 
