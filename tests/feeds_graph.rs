@@ -406,3 +406,47 @@ async fn a_removed_service_principal_takes_its_owners_and_assignments_and_a_chan
         value: json!({"id": sp, "displayName": "Contoso HR (renamed)"}),
     }));
 }
+
+#[tokio::test]
+async fn a_changed_mail_hints_the_mailbox_feed_and_an_unchanged_one_does_not() {
+    let mut h = Harness::new();
+    h.options.mailbox = true;
+    h.store.put(
+        Collection::User,
+        ADELE,
+        json!({"id": ADELE, "mail": "AdeleV@contoso.com"}),
+    );
+    h.store.put(
+        Collection::User,
+        MEGAN,
+        json!({"id": MEGAN, "mail": "MeganB@contoso.com"}),
+    );
+    let link = "https://graph.microsoft.com/v1.0/users/delta?$deltatoken=t";
+    h.api.graph(
+        link,
+        json!({
+            "@odata.deltaLink": "https://graph.microsoft.com/v1.0/users/delta?$deltatoken=t2",
+            "value": [
+                {"id": ADELE, "mail": "Adele.Vance@contoso.com"},
+                {"id": MEGAN, "mail": "MeganB@contoso.com", "department": "Sales"}
+            ]
+        }),
+    );
+    let round = h
+        .round(
+            &UsersFeed,
+            Position::Delta(json!({"delta_link": link})),
+            Hints::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        round
+            .hints
+            .mailbox_users
+            .iter()
+            .cloned()
+            .collect::<Vec<_>>(),
+        vec![ADELE.to_string()]
+    );
+}
