@@ -100,7 +100,19 @@ async fn a_subscription_baseline_lists_everything_and_keeps_only_its_own_assignm
     for scope in feed.baseline_scopes() {
         assert!(completed.contains(&scope), "{scope:?} not completed");
     }
-    assert!(completed.contains(&(Collection::Container, Some(format!("{SUB}:")))));
+    // Containers are swept per account; a gone account's containers are forgotten.
+    assert!(completed.contains(&(
+        Collection::Container,
+        Some(format!("{SUB}:rg-web:contosoweb:"))
+    )));
+    assert!(
+        round
+            .changes()
+            .contains(&baton_azure_delta::feeds::Change::RemovePrefix {
+                collection: Collection::Container,
+                prefix: format!("{SUB}:rg-old:deleted:"),
+            })
+    );
     assert_eq!(
         round.cursor["checked_until"],
         json!(h.clock.now().unix_timestamp())
@@ -270,6 +282,64 @@ async fn a_cursor_older_than_the_log_retention_relists_everything() {
         round
             .completed()
             .contains(&(Collection::ResourceGroup, Some(format!("{SUB}:"))))
+    );
+}
+
+#[tokio::test]
+async fn a_forbidden_container_list_keeps_that_account_s_containers_only() {
+    let mut h = Harness::new();
+    h.options.skip_p2 = true;
+    let second = format!(
+        "/subscriptions/{SUB}/resourceGroups/rg-web/providers/Microsoft.Storage/storageAccounts/locked"
+    );
+    h.store.put(
+        Collection::Container,
+        &format!("{SUB}:rg-web:locked:secret"),
+        json!({}),
+    );
+    h.store.put(
+        Collection::Container,
+        &format!("{SUB}:rg-web:contosoweb:removed"),
+        json!({}),
+    );
+    h.api
+        .arm(
+            &sub_url("resourcegroups?api-version=2021-04-01"),
+            json!({"value": []}),
+        )
+        .arm(
+            &sub_url("providers/Microsoft.Authorization/roleDefinitions?api-version=2022-04-01"),
+            json!({"value": []}),
+        )
+        .arm(&assignments_url(), json!({"value": []}))
+        .arm(
+            &sub_url("providers/Microsoft.Storage/storageAccounts?api-version=2023-05-01"),
+            json!({"value": [
+                {"id": ACCOUNT, "name": "contosoweb"},
+                {"id": second, "name": "locked"}
+            ]}),
+        )
+        .arm(
+            &format!("{ACCOUNT}/blobServices/default/containers?api-version=2023-05-01"),
+            json!({"value": []}),
+        )
+        .arm_err(
+            &format!("{second}/blobServices/default/containers?api-version=2023-05-01"),
+            ApiError::Forbidden {
+                code: "AuthorizationFailed".into(),
+                message: "denied".into(),
+            },
+        );
+    h.round(
+        subscription_feed(SUB).as_ref(),
+        Position::Baseline,
+        Hints::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        h.store.ids(Collection::Container),
+        vec![format!("{SUB}:rg-web:locked:secret")]
     );
 }
 

@@ -406,3 +406,84 @@ async fn a_removed_service_principal_takes_its_owners_and_assignments_and_a_chan
         value: json!({"id": sp, "displayName": "Contoso HR (renamed)"}),
     }));
 }
+
+#[tokio::test]
+async fn a_changed_mail_hints_the_mailbox_feed_and_an_unchanged_one_does_not() {
+    let mut h = Harness::new();
+    h.options.mailbox = true;
+    h.store.put(
+        Collection::User,
+        ADELE,
+        json!({"id": ADELE, "mail": "AdeleV@contoso.com"}),
+    );
+    h.store.put(
+        Collection::User,
+        MEGAN,
+        json!({"id": MEGAN, "mail": "MeganB@contoso.com"}),
+    );
+    let link = "https://graph.microsoft.com/v1.0/users/delta?$deltatoken=t";
+    h.api.graph(
+        link,
+        json!({
+            "@odata.deltaLink": "https://graph.microsoft.com/v1.0/users/delta?$deltatoken=t2",
+            "value": [
+                {"id": ADELE, "mail": "Adele.Vance@contoso.com"},
+                {"id": MEGAN, "mail": "MeganB@contoso.com", "department": "Sales"}
+            ]
+        }),
+    );
+    let round = h
+        .round(
+            &UsersFeed,
+            Position::Delta(json!({"delta_link": link})),
+            Hints::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        round
+            .hints
+            .mailbox_users
+            .iter()
+            .cloned()
+            .collect::<Vec<_>>(),
+        vec![ADELE.to_string()]
+    );
+}
+
+#[tokio::test]
+async fn a_page_fetched_again_after_a_crash_gives_the_same_changes_and_cursor() {
+    use baton_azure_delta::feeds::{Feed, Next};
+    let h = Harness::new();
+    let page1 = fixture("groups_delta_page1");
+    let next = page1["@odata.nextLink"].as_str().unwrap().to_string();
+    h.api.graph(&groups_delta_url(), page1.clone());
+    h.api.graph(&next, fixture("groups_delta_page2"));
+    h.api.graph(&next, fixture("groups_delta_page2"));
+    let ctx = h.context(Hints::default());
+    let first = GroupsFeed
+        .next_page(&ctx, &Position::Baseline)
+        .await
+        .unwrap();
+    let Next::Continue(state) = first.next.clone() else {
+        panic!("the first page continues")
+    };
+    // The engine crashed before committing the second page: it asks for it again.
+    let second = GroupsFeed
+        .next_page(&ctx, &Position::Continue(state.clone()))
+        .await
+        .unwrap();
+    let again = GroupsFeed
+        .next_page(&ctx, &Position::Continue(state))
+        .await
+        .unwrap();
+    assert_eq!(second, again);
+    h.store.apply(&second, 1);
+    let once = h.store.ids(Collection::GroupMember);
+    h.store.apply(&again, 1);
+    assert_eq!(
+        h.store.ids(Collection::GroupMember),
+        once,
+        "applying it twice changes nothing more"
+    );
+}

@@ -603,3 +603,33 @@ async fn poll_every_spaces_out_the_feeds_without_a_change_signal() {
         "an hour after the last poll: polled again"
     );
 }
+
+#[tokio::test]
+async fn a_full_pass_keeps_a_small_round_state_however_many_objects() {
+    let mut h = Harness::new();
+    for n in 0..2000 {
+        let sp = format!("sp-{n:04}");
+        h.store.put(Collection::ServicePrincipal, &sp, json!({}));
+        h.api.batch(&owners_url(&sp), 200, empty_list());
+    }
+    let round = h
+        .round(
+            &ServicePrincipalOwnersFeed,
+            Position::Baseline,
+            Hints::default(),
+        )
+        .await
+        .unwrap();
+    assert!(h.api.all_used(), "every service principal asked once");
+    assert_eq!(h.api.count("batch"), 100);
+    let largest = round
+        .pages
+        .iter()
+        .filter_map(|p| match &p.next {
+            baton_azure_delta::feeds::Next::Continue(state) => Some(state.to_string().len()),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0);
+    assert!(largest < 300, "round state of {largest} bytes");
+}

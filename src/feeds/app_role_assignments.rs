@@ -15,12 +15,14 @@ use serde_json::Value;
 
 use super::graph::without_annotations;
 use super::per_object::{PerObjectSource, nested_id, skipped, start_poll};
-use super::{Collection, Feed, FeedContext, FeedError, ItemKey, Page, Position, store_error};
+use super::{Collection, Feed, FeedContext, FeedError, Page, Position};
 
 pub struct AppRoleAssignmentsFeed;
 
 const SOURCE: PerObjectSource = PerObjectSource {
     feed: "app_role_assignments",
+    objects: Collection::ServicePrincipal,
+    accept: Some(is_application),
     collection: Collection::AppRoleAssignment,
     url: assigned_to_url,
     item_id: nested_id,
@@ -49,7 +51,7 @@ impl Feed for AppRoleAssignmentsFeed {
         Box::pin(async move {
             let round = match position {
                 Position::Continue(state) => SOURCE.decode(state)?,
-                start => match start_poll(ctx, start, || applications(ctx))? {
+                start => match start_poll(ctx, start)? {
                     Some(round) => round,
                     None => return Ok(skipped(start)),
                 },
@@ -59,25 +61,6 @@ impl Feed for AppRoleAssignmentsFeed {
     }
 }
 
-/// The stored service principals of type `Application`.
-fn applications(ctx: &FeedContext) -> Result<Vec<String>, FeedError> {
-    let mut applications = Vec::new();
-    for id in ctx
-        .items
-        .item_ids(Collection::ServicePrincipal, "")
-        .map_err(store_error)?
-    {
-        let item = ctx
-            .items
-            .item(&ItemKey::new(Collection::ServicePrincipal, id.clone()))
-            .map_err(store_error)?;
-        let kind = item
-            .as_ref()
-            .and_then(|sp| sp.get("servicePrincipalType"))
-            .and_then(Value::as_str);
-        if kind == Some("Application") {
-            applications.push(id);
-        }
-    }
-    Ok(applications)
+fn is_application(sp: &Value) -> bool {
+    sp.get("servicePrincipalType").and_then(Value::as_str) == Some("Application")
 }

@@ -228,10 +228,21 @@ fn flatten(node: &Value, parent: Value, out: &mut Vec<Value>) {
     }));
     let me = json!({"id": node.get("id"), "name": node.get("name")});
     for child in children {
-        if child.get("type").and_then(Value::as_str) == Some(MANAGEMENT_GROUP_TYPE) {
+        if child
+            .get("type")
+            .and_then(Value::as_str)
+            .is_some_and(is_management_group_type)
+        {
             flatten(child, me.clone(), out);
         }
     }
+}
+
+/// Current api-versions say `Microsoft.Management/managementGroups`, older ones
+/// `/providers/Microsoft.Management/managementGroups`; subscriptions are `/subscriptions`.
+fn is_management_group_type(kind: &str) -> bool {
+    kind.to_ascii_lowercase()
+        .ends_with("microsoft.management/managementgroups")
 }
 
 pub(crate) fn string_field(item: &Value, field: &str, what: &str) -> Result<String, FeedError> {

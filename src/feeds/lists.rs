@@ -15,7 +15,7 @@ use super::graph::{CollectionPage, object_id, without_annotations};
 use super::per_object::{PerObjectSource, skipped, start_poll};
 use super::{
     Change, Collection, Feed, FeedContext, FeedError, ItemKey, Next, Page, Position, decode_state,
-    encode_state, store_error,
+    encode_state,
 };
 
 /// One Graph collection listed whole every round.
@@ -119,6 +119,8 @@ pub struct GroupEligibilityFeed;
 
 const GROUP_ELIGIBILITY: PerObjectSource = PerObjectSource {
     feed: "group_eligibility",
+    objects: Collection::Group,
+    accept: Some(is_pim_capable),
     collection: Collection::GroupEligibility,
     url: group_eligibility_url,
     item_id: schedule_id,
@@ -157,7 +159,7 @@ impl Feed for GroupEligibilityFeed {
                     if ctx.options.skip_p2 {
                         return Ok(Page::default());
                     }
-                    match start_poll(ctx, start, || pim_capable_groups(ctx))? {
+                    match start_poll(ctx, start)? {
                         Some(round) => round,
                         None => return Ok(skipped(start)),
                     }
@@ -168,28 +170,11 @@ impl Feed for GroupEligibilityFeed {
     }
 }
 
-fn pim_capable_groups(ctx: &FeedContext) -> Result<Vec<String>, FeedError> {
-    let mut groups = Vec::new();
-    for id in ctx
-        .items
-        .item_ids(Collection::Group, "")
-        .map_err(store_error)?
-    {
-        let Some(group) = ctx
-            .items
-            .item(&ItemKey::new(Collection::Group, id.clone()))
-            .map_err(store_error)?
-        else {
-            continue;
-        };
-        let synced = group.get("onPremisesSyncEnabled") == Some(&Value::Bool(true));
-        let dynamic = group
-            .get("groupTypes")
-            .and_then(Value::as_array)
-            .is_some_and(|types| types.iter().any(|t| t == "DynamicMembership"));
-        if !synced && !dynamic {
-            groups.push(id);
-        }
-    }
-    Ok(groups)
+fn is_pim_capable(group: &Value) -> bool {
+    let synced = group.get("onPremisesSyncEnabled") == Some(&Value::Bool(true));
+    let dynamic = group
+        .get("groupTypes")
+        .and_then(Value::as_array)
+        .is_some_and(|types| types.iter().any(|t| t == "DynamicMembership"));
+    !synced && !dynamic
 }

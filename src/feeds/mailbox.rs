@@ -9,17 +9,16 @@
 //! HUMAN; it is never dropped. A 403 (an application access policy shields that mailbox) leaves
 //! the user's item as it was, with a warning.
 
-use std::collections::VecDeque;
-
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::graph::{self, BATCH_LIMIT};
+use super::per_object::Targets;
 use super::sp_owners::FullPassCursor;
 use super::{
     Change, Collection, Feed, FeedContext, FeedError, ItemKey, Next, Page, Position, decode_state,
-    encode_state, store_error,
+    encode_state,
 };
 use crate::azure::BatchRequest;
 
@@ -29,7 +28,7 @@ pub struct MailboxFeed;
 
 #[derive(Serialize, Deserialize)]
 struct MailboxRound {
-    queue: VecDeque<String>,
+    targets: Targets,
     full: bool,
     cursor: Value,
 }
@@ -53,16 +52,18 @@ impl Feed for MailboxFeed {
             let mut round = match position {
                 Position::Continue(state) => decode_state::<MailboxRound>(FEED, state)?,
                 _ if !ctx.options.mailbox => return Ok(Page::default()),
-                Position::Baseline => full_round(ctx, now)?,
+                Position::Baseline => full_round(now)?,
                 // A feed that was off (mailbox option, say) ended its rounds with no cursor.
-                Position::Delta(Value::Null) => full_round(ctx, now)?,
+                Position::Delta(Value::Null) => full_round(now)?,
                 Position::Delta(cursor) => {
                     let cursor: FullPassCursor = decode_state(FEED, cursor)?;
                     if cursor.due(ctx, now) {
-                        full_round(ctx, now)?
+                        full_round(now)?
                     } else {
                         MailboxRound {
-                            queue: ctx.hints.mailbox_users.iter().cloned().collect(),
+                            targets: Targets::Listed {
+                                ids: ctx.hints.mailbox_users.iter().cloned().collect(),
+                            },
                             full: false,
                             cursor: encode_state(&cursor)?,
                         }
@@ -70,8 +71,9 @@ impl Feed for MailboxFeed {
                 }
             };
             let mut page = Page::default();
-            let take = round.queue.len().min(BATCH_LIMIT);
-            let users: Vec<String> = round.queue.drain(..take).collect();
+            let users = round
+                .targets
+                .take(ctx, Collection::User, None, BATCH_LIMIT)?;
             if !users.is_empty() {
                 let requests = users
                     .iter()
@@ -115,7 +117,7 @@ impl Feed for MailboxFeed {
                     }
                 }
             }
-            page.next = if round.queue.is_empty() {
+            page.next = if round.targets.is_exhausted() {
                 if round.full {
                     page.completed.push((Collection::Mailbox, None));
                 }
@@ -128,13 +130,9 @@ impl Feed for MailboxFeed {
     }
 }
 
-fn full_round(ctx: &FeedContext, now: i64) -> Result<MailboxRound, FeedError> {
+fn full_round(now: i64) -> Result<MailboxRound, FeedError> {
     Ok(MailboxRound {
-        queue: ctx
-            .items
-            .item_ids(Collection::User, "")
-            .map_err(store_error)?
-            .into(),
+        targets: Targets::all(),
         full: true,
         cursor: encode_state(&FullPassCursor { last_full: now })?,
     })

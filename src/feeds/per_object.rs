@@ -7,6 +7,9 @@
 //! When an object's collection is complete, its scope is swept (stale links removed); a 404
 //! means the object is gone, which completes its scope empty. A full pass also completes the
 //! whole collection, sweeping the items of objects that no longer exist.
+//!
+//! A full pass walks the stored objects in id order and keeps only its position in the round
+//! state, so the state committed with every page stays small however big the tenant is.
 
 use std::collections::VecDeque;
 
@@ -16,12 +19,15 @@ use serde_json::Value;
 use super::graph::{self, BATCH_LIMIT, CollectionPage};
 use super::{
     Change, Collection, FeedContext, FeedError, ItemKey, Next, Page, Position, decode_state,
-    encode_state,
+    encode_state, store_error,
 };
 use crate::azure::BatchRequest;
 
 pub(crate) struct PerObjectSource {
     pub feed: &'static str,
+    /// The stored objects a full pass reads, and which of them it asks about.
+    pub objects: Collection,
+    pub accept: Option<fn(&Value) -> bool>,
     pub collection: Collection,
     /// The request for one object's collection, relative to the version root.
     pub url: fn(&str) -> String,
@@ -33,10 +39,85 @@ pub(crate) struct PerObjectSource {
     pub scope_per_object: bool,
 }
 
-/// A round in progress: objects still to ask for, and nextLinks still to follow.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// The objects a round still has to ask about.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub(crate) enum Targets {
+    /// Named objects (hints), in order.
+    Listed { ids: VecDeque<String> },
+    /// Every stored object (that the feed accepts) after `after`, in id order.
+    All { after: Option<String>, done: bool },
+}
+
+/// How many ids one store read returns while a full pass looks for accepted objects.
+const ID_SCAN: usize = 500;
+
+impl Targets {
+    pub(crate) fn all() -> Targets {
+        Targets::All {
+            after: None,
+            done: false,
+        }
+    }
+
+    pub(crate) fn is_exhausted(&self) -> bool {
+        match self {
+            Targets::Listed { ids } => ids.is_empty(),
+            Targets::All { done, .. } => *done,
+        }
+    }
+
+    /// Takes the next `limit` objects: named ones, or stored `collection` items `accept`ed.
+    pub(crate) fn take(
+        &mut self,
+        ctx: &FeedContext,
+        collection: Collection,
+        accept: Option<fn(&Value) -> bool>,
+        limit: usize,
+    ) -> Result<Vec<String>, FeedError> {
+        let (after, done) = match self {
+            Targets::Listed { ids } => {
+                let take = ids.len().min(limit);
+                return Ok(ids.drain(..take).collect());
+            }
+            Targets::All { after, done } => (after, done),
+        };
+        let mut taken = Vec::new();
+        while taken.len() < limit {
+            let ids = ctx
+                .items
+                .item_ids_after(collection, after.as_deref(), ID_SCAN)
+                .map_err(store_error)?;
+            if ids.is_empty() {
+                *done = true;
+                break;
+            }
+            for id in ids {
+                *after = Some(id.clone());
+                let accepted = match accept {
+                    None => true,
+                    Some(accept) => ctx
+                        .items
+                        .item(&ItemKey::new(collection, id.clone()))
+                        .map_err(store_error)?
+                        .is_some_and(|item| accept(&item)),
+                };
+                if accepted {
+                    taken.push(id);
+                    if taken.len() == limit {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(taken)
+    }
+}
+
+/// A round in progress: objects still to ask about, and nextLinks still to follow.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct PerObjectRound {
-    pub queue: VecDeque<String>,
+    pub targets: Targets,
     pub follow: VecDeque<(String, String)>,
     /// Whether this round reads every object (and so completes the whole collection).
     pub full: bool,
@@ -59,9 +140,10 @@ impl PerObjectSource {
         if let Some((object, link)) = round.follow.pop_front() {
             let body = ctx.api.graph_get(&link, &[]).await?;
             self.read_listing(&object, body, &mut round, &mut page)?;
-        } else if !round.queue.is_empty() {
-            let take = round.queue.len().min(BATCH_LIMIT);
-            let objects: Vec<String> = round.queue.drain(..take).collect();
+        } else {
+            let objects = round
+                .targets
+                .take(ctx, self.objects, self.accept, BATCH_LIMIT)?;
             let requests = objects
                 .iter()
                 .enumerate()
@@ -72,7 +154,12 @@ impl PerObjectSource {
                 })
                 .collect::<Vec<_>>();
             let urls: Vec<String> = requests.iter().map(|r| r.url.clone()).collect();
-            for response in graph::batch(ctx, requests).await? {
+            let responses = if requests.is_empty() {
+                Vec::new()
+            } else {
+                graph::batch(ctx, requests).await?
+            };
+            for response in responses {
                 let index: usize = response.id.parse().unwrap_or(usize::MAX);
                 let (Some(object), Some(url)) = (objects.get(index), urls.get(index)) else {
                     return Err(FeedError::Malformed(format!(
@@ -95,7 +182,7 @@ impl PerObjectSource {
 
     /// Ends the round when nothing is left, else continues it.
     pub(crate) fn after(&self, round: PerObjectRound, page: &mut Page) -> Result<Next, FeedError> {
-        if round.queue.is_empty() && round.follow.is_empty() {
+        if round.targets.is_exhausted() && round.follow.is_empty() {
             if round.full {
                 page.completed.push((self.collection, None));
             }
@@ -141,11 +228,10 @@ struct PollCursor {
 }
 
 /// Starts a round of a feed that polls every object each time: `None` when the last poll is
-/// more recent than `poll_every` (the round is skipped), else a full round over `objects`.
+/// more recent than `poll_every` (the round is skipped), else a full round.
 pub(crate) fn start_poll(
     ctx: &FeedContext,
     position: &Position,
-    objects: impl FnOnce() -> Result<Vec<String>, FeedError>,
 ) -> Result<Option<PerObjectRound>, FeedError> {
     let now = (ctx.clock)().unix_timestamp();
     if let Position::Delta(cursor) = position
@@ -155,7 +241,7 @@ pub(crate) fn start_poll(
         return Ok(None);
     }
     Ok(Some(PerObjectRound {
-        queue: objects()?.into(),
+        targets: Targets::all(),
         follow: VecDeque::new(),
         full: true,
         cursor: encode_state(&PollCursor { last_poll: now })?,

@@ -10,7 +10,9 @@ use futures::future::BoxFuture;
 
 use super::delta::{Baseline, DeltaSource, Shape};
 use super::graph::{is_removed, object_id, without_annotations};
-use super::{Change, Collection, Feed, FeedContext, FeedError, ItemKey, Page, Position};
+use super::{
+    Change, Collection, Feed, FeedContext, FeedError, ItemKey, Page, Position, store_error,
+};
 
 const SP_FIELDS: &str = "id,appId,displayName,servicePrincipalType,accountEnabled,appRoles,appOwnerOrganizationId,appRoleAssignmentRequired,tags,description,homepage";
 
@@ -70,12 +72,15 @@ impl Feed for ServicePrincipalsFeed {
                 }
                 let key = ItemKey::new(Collection::ServicePrincipal, id.clone());
                 let value = without_annotations(item);
+                // A changed SP may have new owners; a (re-)baseline hints only those it did not know.
+                let changed = page.shape == Shape::Minimal
+                    || ctx.items.item(&key).map_err(store_error)?.is_none();
+                if changed {
+                    out.hints.service_principals.insert(id);
+                }
                 out.changes.push(match page.shape {
                     Shape::Full => Change::Upsert { key, value },
-                    Shape::Minimal => {
-                        out.hints.service_principals.insert(id);
-                        Change::Merge { key, value }
-                    }
+                    Shape::Minimal => Change::Merge { key, value },
                 });
             }
             Ok(out)

@@ -9,16 +9,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::graph::link_value;
-use super::per_object::{PerObjectRound, PerObjectSource, nested_id};
-use super::{
-    Collection, Feed, FeedContext, FeedError, Page, Position, decode_state, encode_state,
-    store_error,
-};
+use super::per_object::{PerObjectRound, PerObjectSource, Targets, nested_id};
+use super::{Collection, Feed, FeedContext, FeedError, Page, Position, decode_state, encode_state};
 
 pub struct ServicePrincipalOwnersFeed;
 
 const SOURCE: PerObjectSource = PerObjectSource {
     feed: "service_principal_owners",
+    objects: Collection::ServicePrincipal,
+    accept: None,
     collection: Collection::ServicePrincipalOwner,
     url: owners_url,
     item_id: nested_id,
@@ -61,16 +60,18 @@ impl Feed for ServicePrincipalOwnersFeed {
             let now = (ctx.clock)().unix_timestamp();
             let round = match position {
                 Position::Continue(state) => SOURCE.decode(state)?,
-                Position::Baseline => full_round(ctx, now)?,
+                Position::Baseline => full_round(now)?,
                 // A feed that was off (mailbox option, say) ended its rounds with no cursor.
-                Position::Delta(Value::Null) => full_round(ctx, now)?,
+                Position::Delta(Value::Null) => full_round(now)?,
                 Position::Delta(cursor) => {
                     let cursor: FullPassCursor = decode_state(SOURCE.feed, cursor)?;
                     if cursor.due(ctx, now) {
-                        full_round(ctx, now)?
+                        full_round(now)?
                     } else {
                         PerObjectRound {
-                            queue: ctx.hints.service_principals.iter().cloned().collect(),
+                            targets: Targets::Listed {
+                                ids: ctx.hints.service_principals.iter().cloned().collect(),
+                            },
                             follow: Default::default(),
                             full: false,
                             cursor: encode_state(&cursor)?,
@@ -83,13 +84,9 @@ impl Feed for ServicePrincipalOwnersFeed {
     }
 }
 
-fn full_round(ctx: &FeedContext, now: i64) -> Result<PerObjectRound, FeedError> {
+fn full_round(now: i64) -> Result<PerObjectRound, FeedError> {
     Ok(PerObjectRound {
-        queue: ctx
-            .items
-            .item_ids(Collection::ServicePrincipal, "")
-            .map_err(store_error)?
-            .into(),
+        targets: Targets::all(),
         follow: Default::default(),
         full: true,
         cursor: encode_state(&FullPassCursor { last_full: now })?,

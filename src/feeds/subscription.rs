@@ -10,6 +10,9 @@
 //! is keyed by its own lower-cased id, and this feed keeps only ids under its own subscription
 //! (the tenant feed owns management group and root assignments), so each item has one owner
 //! feed and one sweep scope.
+//!
+//! Containers are swept per storage account (a forbidden account keeps its stored containers);
+//! the containers of an account the listing no longer returns are removed with it.
 
 use std::collections::{BTreeSet, VecDeque};
 
@@ -23,7 +26,7 @@ use super::arm_tenant::{AUTHORIZATION_API, string_field};
 use super::graph::CollectionPage;
 use super::{
     Change, Collection, Feed, FeedContext, FeedError, ItemKey, Next, Page, Position, decode_state,
-    encode_state,
+    encode_state, store_error,
 };
 use crate::azure::ApiError;
 
@@ -77,6 +80,10 @@ struct SubscriptionRound {
     next_link: Option<String>,
     /// The Activity Log window of a delta round: `[from, to]` (unix s).
     window: Option<(i64, i64)>,
+    /// The storage accounts this round's listing returned (their containers are re-listed;
+    /// the containers of the others are forgotten).
+    #[serde(default)]
+    accounts_seen: Vec<String>,
     cursor: SubscriptionCursor,
 }
 
@@ -95,6 +102,7 @@ impl SubscriptionFeed {
             jobs,
             next_link: None,
             window: None,
+            accounts_seen: Vec::new(),
             cursor: SubscriptionCursor {
                 // Set before listing, so changes made during the listing are in the next window.
                 checked_until: now,
@@ -128,6 +136,7 @@ impl SubscriptionFeed {
                         jobs: VecDeque::from([SubscriptionJob::ActivityLog]),
                         next_link: None,
                         window: Some((from, now)),
+                        accounts_seen: Vec::new(),
                         cursor: SubscriptionCursor {
                             checked_until: now,
                             ..cursor
@@ -245,6 +254,7 @@ impl SubscriptionFeed {
                 })?;
                 let key = format!("{s}:{group}:{name}");
                 upsert(Collection::StorageAccount, key.clone());
+                round.accounts_seen.push(key.clone());
                 if !ctx.options.skip_storage_containers {
                     round.jobs.push_back(SubscriptionJob::Containers {
                         account: arm_id,
@@ -268,13 +278,44 @@ impl SubscriptionFeed {
         let keyed = Some(format!("{s}:"));
         let by_arm_id = Some(format!("/subscriptions/{s}/"));
         match job {
-            SubscriptionJob::ActivityLog | SubscriptionJob::Containers { .. } => None,
+            SubscriptionJob::ActivityLog => None,
+            SubscriptionJob::Containers { key, .. } => {
+                Some((Collection::Container, Some(format!("{key}:"))))
+            }
             SubscriptionJob::ResourceGroups => Some((Collection::ResourceGroup, keyed)),
             SubscriptionJob::RoleDefinitions => Some((Collection::RoleDefinition, keyed)),
             SubscriptionJob::RoleAssignments => Some((Collection::RoleAssignment, by_arm_id)),
             SubscriptionJob::RoleEligibility => Some((Collection::RoleEligibility, by_arm_id)),
             SubscriptionJob::StorageAccounts => Some((Collection::StorageAccount, keyed)),
         }
+    }
+}
+
+impl SubscriptionFeed {
+    /// Containers are swept per account, so a storage account that is gone would leave its
+    /// containers behind: forget them when the account list is complete.
+    fn forget_containers_of_gone_accounts(
+        &self,
+        ctx: &FeedContext,
+        round: &SubscriptionRound,
+        page: &mut Page,
+    ) -> Result<(), FeedError> {
+        let stored = ctx
+            .items
+            .item_ids(
+                Collection::StorageAccount,
+                &format!("{}:", self.subscription),
+            )
+            .map_err(store_error)?;
+        for account in stored {
+            if !round.accounts_seen.contains(&account) {
+                page.changes.push(Change::RemovePrefix {
+                    collection: Collection::Container,
+                    prefix: format!("{account}:"),
+                });
+            }
+        }
+        Ok(())
     }
 }
 
@@ -351,6 +392,9 @@ impl Feed for SubscriptionFeed {
                 next_link = listing.next_link;
                 if next_link.is_none() {
                     page.completed.extend(self.completed_scope(&job));
+                    if job == SubscriptionJob::StorageAccounts {
+                        self.forget_containers_of_gone_accounts(ctx, &round, &mut page)?;
+                    }
                 }
             }
             round.next_link = next_link;
@@ -365,20 +409,6 @@ impl Feed for SubscriptionFeed {
                         end,
                         ctx.options.activity_log_overlap,
                     );
-                }
-                let containers_left = round
-                    .jobs
-                    .iter()
-                    .any(|j| matches!(j, SubscriptionJob::Containers { .. }));
-                let listed_storage = matches!(
-                    job,
-                    SubscriptionJob::StorageAccounts | SubscriptionJob::Containers { .. }
-                );
-                if listed_storage && !containers_left && !ctx.options.skip_storage_containers {
-                    page.completed.push((
-                        Collection::Container,
-                        Some(format!("{}:", self.subscription)),
-                    ));
                 }
             }
             // Stale lists found in this Activity Log page, each queued once.

@@ -70,11 +70,7 @@ impl Feed for UsersFeed {
                     continue;
                 }
                 let value = user_value(item, page.shape)?;
-                if page.shape == Shape::Minimal
-                    && ctx.options.mailbox
-                    && (value.get("mail").is_some()
-                        || ctx.items.item(&key).map_err(store_error)?.is_none())
-                {
+                if ctx.options.mailbox && mail_is_new(ctx, &key, &value)? {
                     out.hints.mailbox_users.insert(id);
                 }
                 out.changes.push(match page.shape {
@@ -85,6 +81,17 @@ impl Feed for UsersFeed {
             Ok(out)
         })
     }
+}
+
+/// Whether the user is new to the store, or comes with a `mail` other than the stored one:
+/// then its mailbox may be new too. (A re-baseline's list hints only such users as well.)
+fn mail_is_new(ctx: &FeedContext, key: &ItemKey, value: &Value) -> Result<bool, FeedError> {
+    let stored = ctx.items.item(key).map_err(store_error)?;
+    Ok(match (stored, value.get("mail")) {
+        (None, _) => true,
+        (Some(stored), Some(mail)) => stored.get("mail") != Some(mail),
+        (Some(_), None) => false,
+    })
 }
 
 /// The stored user: properties as sent, the manager normalised to `{"id": ...}` or null.
