@@ -55,9 +55,13 @@ pub enum Command {
 
 #[derive(Debug, Clone, Args)]
 pub struct ExportArgs {
-    /// Write the changes since this earlier export (its sync id) instead of a full snapshot
-    #[arg(long, value_name = "SYNC_ID")]
+    /// Write the changes since this earlier export (its sync id, or a .c1z whose newest sync
+    /// is taken) instead of a full snapshot
+    #[arg(long, value_name = "SYNC_ID|FILE")]
     pub diff_since: Option<String>,
+    /// With --diff-since, also put the new full snapshot in the same file
+    #[arg(long, requires = "diff_since")]
+    pub with_full: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -241,6 +241,11 @@ impl Control {
         self.state.clock.advance(by);
     }
 
+    /// The emulator's current time (real time plus every `advance_clock`).
+    pub fn now(&self) -> time::OffsetDateTime {
+        self.state.clock.now()
+    }
+
     pub fn request_counts(&self) -> RequestCounts {
         self.state.meter.counts()
     }

@@ -317,6 +317,15 @@ impl Store {
         StoredItems::new(&self.items, &self.refs).ids(collection, prefix)
     }
 
+    /// Forgets a feed that no longer exists (a deleted subscription's), once its items are gone.
+    pub fn forget_feed(&self, feed: &str) -> anyhow::Result<()> {
+        let _writer = self.lock()?;
+        self.meta
+            .remove(meta::feed_key(feed))
+            .with_context(|| format!("forgetting feed {feed:?}"))?;
+        Ok(())
+    }
+
     pub fn reset(&self) -> anyhow::Result<()> {
         let _writer = self.lock()?;
         let mut writes = Writes::default();

@@ -1,36 +1,199 @@
-//! PLACEHOLDER: the commands the command line dispatches to. The lead replaces these bodies
-//! with the sync engine; the signatures are the contract with `src/cli.rs`.
+//! The commands the command line dispatches to. Each opens what it needs (store, client),
+//! does one job, and says what it did.
 
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use super::engine::RoundReport;
+use super::{export, history, setup, worker};
+use crate::c1z::reader;
+use crate::c1z::writer::ExportOptions;
 use crate::cli::{DemoArgs, EmulatorArgs, ExportArgs};
-use crate::config::Config;
+use crate::config::{Config, ExportMode};
 
 /// The long-running worker: a baseline, then rounds on the schedules.
-pub async fn run(_config: &Config) -> anyhow::Result<()> {
-    anyhow::bail!("run is not wired yet")
+pub async fn run(config: &Config) -> anyhow::Result<()> {
+    worker::run(config).await
 }
 
 /// One round now (a baseline if the store is empty or reset, else delta), then an export. Also
 /// what runs without a subcommand.
-pub async fn sync_once(_config: &Config) -> anyhow::Result<()> {
-    anyhow::bail!("sync is not wired yet")
+pub async fn sync_once(config: &Config) -> anyhow::Result<()> {
+    let client = setup::connect(config).await?;
+    let store = Arc::new(setup::open_store(
+        &config.state_dir,
+        setup::projection_options(config),
+    )?);
+    if config.reset {
+        store.reset()?;
+        tracing::info!("reset: every feed re-reads Microsoft from scratch this round");
+    }
+    let engine = setup::engine(store.clone(), client.clone(), setup::feed_options(config));
+    let report = engine.round(super::engine::RoundKind::Poll).await?;
+    history::record_round(&config.state_dir, &report)?;
+    log_round(&report);
+    client.log_counters();
+    export_after_round(config, &store, true)?;
+    if !report.failed.is_empty() {
+        anyhow::bail!(
+            "{} feed(s) failed this round and will resume next round: {}",
+            report.failed.len(),
+            report
+                .failed
+                .iter()
+                .map(|(feed, error)| format!("{feed}: {error}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+    }
+    Ok(())
 }
 
-pub async fn export(_config: &Config, _args: &ExportArgs) -> anyhow::Result<()> {
-    anyhow::bail!("export is not wired yet")
+/// Writes the export(s) the configuration asks for. `always` exports even when nothing changed
+/// (a one-shot `sync` must leave its file behind).
+pub(crate) fn export_after_round(
+    config: &Config,
+    store: &crate::store::Store,
+    always: bool,
+) -> anyhow::Result<()> {
+    let options = export_options(config);
+    let full = matches!(config.export_mode, ExportMode::Full | ExportMode::Both);
+    let diff = matches!(config.export_mode, ExportMode::Diff | ExportMode::Both);
+    let base = export::last_export_sync_id(store)?;
+    if diff {
+        if let Some(base) = &base {
+            let summary = export::diff(store, &export::diff_path(&config.file), base, false, options)?;
+            tracing::info!("{}", export::describe(&summary));
+        }
+    }
+    if full || base.is_none() || always {
+        let summary = export::full(store, &config.file, options)?;
+        tracing::info!("{}", export::describe(&summary));
+        println!("{}", export::describe(&summary));
+    }
+    Ok(())
 }
 
-pub async fn status(_config: &Config) -> anyhow::Result<()> {
-    anyhow::bail!("status is not wired yet")
+fn export_options(config: &Config) -> ExportOptions {
+    ExportOptions {
+        skip_expand_grants: config.options.skip_expand_grants,
+    }
 }
 
-pub async fn reset(_config: &Config) -> anyhow::Result<()> {
-    anyhow::bail!("reset is not wired yet")
+/// Writes a full snapshot, or with `--diff-since` the diff since an earlier export (a sync id,
+/// or a `.c1z` whose newest sync is taken).
+pub async fn export(config: &Config, args: &ExportArgs) -> anyhow::Result<()> {
+    let store = setup::open_store(&config.state_dir, setup::projection_options(config))?;
+    let options = export_options(config);
+    let summary = match &args.diff_since {
+        None => export::full(&store, &config.file, options)?,
+        Some(base) => {
+            let base_sync_id = reader::diff_base(base)
+                .with_context(|| format!("--diff-since {base}: finding the earlier export"))?;
+            export::diff(&store, &config.file, &base_sync_id, args.with_full, options)?
+        }
+    };
+    if let Some(reason) = &summary.fell_back_to_full {
+        eprintln!("warning: {reason}");
+    }
+    println!("{}", export::describe(&summary));
+    Ok(())
 }
 
-pub async fn demo(_config: &Config, _args: &DemoArgs) -> anyhow::Result<()> {
-    anyhow::bail!("demo is not wired yet")
+/// What the store holds: counts, each feed's cursor age and last round, API calls spent, exports.
+pub async fn status(config: &Config) -> anyhow::Result<()> {
+    let store = setup::open_store(&config.state_dir, setup::projection_options(config))?;
+    let status = store.status()?;
+    let now = time::OffsetDateTime::now_utc();
+    println!("state dir: {}", config.state_dir.display());
+    println!("records:");
+    for (table, count) in &status.records {
+        println!("  {table:?}: {count}");
+    }
+    println!("source items:");
+    for (collection, count) in &status.items {
+        println!("  {collection:?}: {count}");
+    }
+    println!("feeds:");
+    for (feed, state) in &status.feeds {
+        let age = state
+            .cursor_written_at
+            .map(|at| format!("cursor written {}s ago", (now - at).whole_seconds()))
+            .unwrap_or_else(|| "no cursor (next round is a baseline)".to_string());
+        let last = match &state.last_round {
+            Some(round) => format!("last round {:?} at {}", round.outcome, round.ended_at),
+            None => "no finished round".to_string(),
+        };
+        let running = if state.round.is_some() {
+            " (a round is in progress or was interrupted)"
+        } else {
+            ""
+        };
+        println!("  {feed}: {age}; {last}{running}");
+    }
+    match history::read(&config.state_dir)? {
+        Some(h) => println!(
+            "API calls spent: {} to Graph ({} resource units), {} to ARM, over {} rounds; last round {} calls, {} records changed",
+            h.graph_requests, h.graph_resource_units, h.arm_requests, h.rounds, h.last_round_requests, h.last_round_records_changed
+        ),
+        None => println!("API calls spent: none recorded yet"),
+    }
+    match status.exports.last() {
+        Some(e) => println!(
+            "last export: {:?} {} at {} (change log seq {})",
+            e.kind, e.sync_id, e.at, e.seq
+        ),
+        None => println!("last export: none"),
+    }
+    println!(
+        "change log: head {}, diffs answerable since seq {}, {} entries; store {} bytes on disk",
+        status.head_seq, status.log_floor, status.log_entries, status.disk_bytes
+    );
+    Ok(())
 }
 
-pub async fn emulator(_args: &EmulatorArgs) -> anyhow::Result<()> {
-    anyhow::bail!("emulator is not wired yet")
+/// Forces a full resync of every feed on the next round.
+pub async fn reset(config: &Config) -> anyhow::Result<()> {
+    let store = setup::open_store(&config.state_dir, setup::projection_options(config))?;
+    store.reset()?;
+    store.flush()?;
+    println!(
+        "reset: the next round re-reads every feed from scratch (state dir {})",
+        config.state_dir.display()
+    );
+    Ok(())
+}
+
+pub async fn demo(config: &Config, args: &DemoArgs) -> anyhow::Result<()> {
+    super::demo::run(config, args).await
+}
+
+pub async fn emulator(args: &EmulatorArgs) -> anyhow::Result<()> {
+    use crate::emulator::{EmulatorConfig, TenantSpec};
+    let spec = match args.users {
+        Some(users) => TenantSpec::with_users(users),
+        None => TenantSpec::demo(),
+    };
+    let spec = TenantSpec {
+        seed: args.seed,
+        ..spec
+    };
+    let dir = std::env::current_dir()?.join(".emulator");
+    crate::emulator::run_standalone(EmulatorConfig::new(spec, dir)).await
+}
+
+pub(crate) fn log_round(report: &RoundReport) {
+    tracing::info!(
+        pages = report.pages,
+        items_written = report.items_written,
+        items_removed = report.items_removed,
+        records_changed = report.records_changed,
+        api_requests = report.api_requests,
+        elapsed_ms = report.elapsed.as_millis() as u64,
+        baselines = ?report.baselines,
+        expired = ?report.expired,
+        failed = ?report.failed,
+        "round finished"
+    );
 }

@@ -1,3 +1,13 @@
-//! The sync engine: baseline, delta rounds, reconcile, reset, scheduler.
+//! The sync engine and the commands built on it: rounds of feeds into the store (`engine`),
+//! exports (`export`), the long-running worker with its schedules and health endpoints
+//! (`worker`, `metrics`), the one-shot commands (`commands`) and the demo (`demo`).
 
+pub mod adapters;
 pub mod commands;
+pub mod demo;
+pub mod engine;
+pub mod export;
+pub mod history;
+pub mod metrics;
+pub mod setup;
+pub mod worker;

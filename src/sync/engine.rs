@@ -1,0 +1,398 @@
+//! The engine: runs rounds of feeds against the store.
+//!
+//! A feed's round is an explicit little state machine, persisted as the feed's cursor after every
+//! page (so `kill -9` at any point resumes where the last commit left off):
+//!
+//! ```text
+//!   (no cursor) --Baseline--> InRound{baseline} --...pages...--> Idle{cursor}
+//!   Idle{cursor} --Delta(cursor)--> InRound{delta} --...pages...--> Idle{cursor'}
+//!   any state --DeltaTokenExpired--> InRound{baseline} (this feed only; mark and sweep)
+//! ```
+//!
+//! Each page's item changes, the scopes it completed (swept: what the round did not mark is
+//! gone), and the feed's next state are committed together by [`Store::commit_page`]. A baseline
+//! ends by sweeping the feed's `baseline_scopes`, which is how objects Microsoft no longer
+//! returns disappear after an expired delta token or a reset.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::feeds::{
+    self, Api, Collection, Feed, FeedContext, FeedError, FeedOptions, Hints, ItemReader, Next,
+    Position,
+};
+use crate::store::{RoundOutcome, Store};
+
+/// A feed's persisted position, stored as its cursor in the store.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+enum FeedCursor {
+    /// A round in progress; resume it with `Position::Continue(next)`.
+    InRound { baseline: bool, next: Value },
+    /// Between rounds; the next round starts with `Position::Delta(cursor)`.
+    Idle { cursor: Value },
+}
+
+/// What one round of every feed did.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct RoundReport {
+    /// Feeds that ran a baseline (first round, reset, or an expired delta token).
+    pub baselines: Vec<String>,
+    /// Feeds whose delta cursor was refused and that were re-read from scratch.
+    pub expired: Vec<String>,
+    /// Feeds that failed; they resume from their last committed page next round.
+    pub failed: BTreeMap<String, String>,
+    pub pages: usize,
+    pub items_written: usize,
+    pub items_removed: usize,
+    /// Baton records created, changed or removed.
+    pub records_changed: usize,
+    /// Requests made this round (both APIs), and their split.
+    pub api_requests: u64,
+    pub graph_requests: u64,
+    pub graph_resource_units: u64,
+    pub arm_requests: u64,
+    pub elapsed: Duration,
+}
+
+/// Totals of the client's request counters, read before and after a round.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ApiTotals {
+    pub graph_requests: u64,
+    pub graph_resource_units: u64,
+    pub arm_requests: u64,
+}
+
+/// Reads the client's counters.
+pub type ApiTotalsFn = Arc<dyn Fn() -> ApiTotals + Send + Sync>;
+
+/// Which feeds a round reads in full.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoundKind {
+    /// Follow change signals only (delta links, hints, Activity Log); feeds that can only be
+    /// polled wait for a `Poll` round (unless they have never run).
+    Changes,
+    /// Also re-list the feeds that have no change signal.
+    Poll,
+}
+
+/// Runs feed rounds. One engine per store; rounds never overlap (the caller awaits them).
+pub struct Engine {
+    store: Arc<Store>,
+    api: Arc<dyn Api>,
+    options: Mutex<FeedOptions>,
+    /// Hints gathered for each consumer feed since its last finished round.
+    pending_hints: Mutex<BTreeMap<String, Hints>>,
+    /// The API requests made so far (the client's counters).
+    totals: ApiTotalsFn,
+    clock: feeds::Clock,
+    /// Told about every committed page (progress bars, tests).
+    observer: Mutex<Option<PageObserver>>,
+    /// Set by a shutdown request: the round stops after the page being committed.
+    stopping: AtomicBool,
+}
+
+impl Engine {
+    pub fn new(
+        store: Arc<Store>,
+        api: Arc<dyn Api>,
+        options: FeedOptions,
+        totals: ApiTotalsFn,
+        clock: feeds::Clock,
+    ) -> Engine {
+        Engine {
+            store,
+            api,
+            options: Mutex::new(options),
+            pending_hints: Mutex::new(BTreeMap::new()),
+            totals,
+            clock,
+            stopping: AtomicBool::new(false),
+            observer: Mutex::new(None),
+        }
+    }
+
+    /// Calls `observer` after every committed page.
+    pub fn observe_pages(&self, observer: PageObserver) {
+        if let Ok(mut slot) = self.observer.lock() {
+            *slot = Some(observer);
+        }
+    }
+
+    /// Asks the running round to stop after the page it is committing; the next round (in this
+    /// process or the next) resumes from there.
+    pub fn request_stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// One round of every feed: the tenant-wide feeds, then one feed per subscription the
+    /// store knows. Feeds without a cursor run a baseline. A failing feed does not stop the
+    /// others; it is reported and resumes next round.
+    pub async fn round(&self, kind: RoundKind) -> anyhow::Result<RoundReport> {
+        let started = Instant::now();
+        let before = (self.totals)();
+        let mut report = RoundReport::default();
+        for feed in feeds::tenant_feeds() {
+            if self.is_stopping() {
+                break;
+            }
+            self.run_feed(feed.as_ref(), kind, &mut report).await?;
+        }
+        if !self.is_stopping() {
+            self.subscription_round(kind, &mut report).await?;
+        }
+        self.store.flush()?;
+        let after = (self.totals)();
+        report.graph_requests = after.graph_requests.saturating_sub(before.graph_requests);
+        report.graph_resource_units = after
+            .graph_resource_units
+            .saturating_sub(before.graph_resource_units);
+        report.arm_requests = after.arm_requests.saturating_sub(before.arm_requests);
+        report.api_requests = report.graph_requests + report.arm_requests;
+        report.elapsed = started.elapsed();
+        Ok(report)
+    }
+
+    /// Runs the feed of every stored subscription, and forgets subscriptions that are gone.
+    async fn subscription_round(
+        &self,
+        kind: RoundKind,
+        report: &mut RoundReport,
+    ) -> anyhow::Result<()> {
+        let subscriptions: BTreeSet<String> = self
+            .store
+            .item_ids(Collection::Subscription, "")?
+            .into_iter()
+            .collect();
+        for subscription in &subscriptions {
+            if self.is_stopping() {
+                return Ok(());
+            }
+            let feed = feeds::subscription_feed(subscription);
+            self.run_feed(feed.as_ref(), kind, report).await?;
+        }
+        let status = self.store.status()?;
+        for name in status.feeds.keys() {
+            let Some(subscription) = name.strip_prefix(SUBSCRIPTION_FEED_PREFIX) else {
+                continue;
+            };
+            if subscriptions.contains(subscription) {
+                continue;
+            }
+            tracing::info!(subscription, "subscription is gone: forgetting its items");
+            let generation = self.store.begin_round(name)?;
+            let outcome = self.store.commit_page(
+                name,
+                &feeds::subscription_removed(subscription),
+                generation,
+                &[],
+                None,
+            )?;
+            self.store.forget_feed(name)?;
+            report.items_removed += outcome.items_removed;
+            report.records_changed += outcome.records_changed;
+        }
+        Ok(())
+    }
+
+    /// Drives one feed through one round, committing page by page.
+    async fn run_feed(
+        &self,
+        feed: &dyn Feed,
+        kind: RoundKind,
+        report: &mut RoundReport,
+    ) -> anyhow::Result<()> {
+        let name = feed.name();
+        let stored = self.store.cursor(&name)?;
+        let cursor = match stored.as_ref().and_then(|s| s.cursor.clone()) {
+            Some(value) => Some(
+                serde_json::from_value::<FeedCursor>(value)
+                    .with_context(|| format!("feed {name}: unreadable stored cursor"))?,
+            ),
+            None => None,
+        };
+        let resumable_round = stored.as_ref().and_then(|s| s.round);
+        let (mut baseline, mut position, mut generation) = match (cursor, resumable_round) {
+            (Some(FeedCursor::InRound { baseline, next }), Some(generation)) => {
+                tracing::info!(feed = %name, "resuming an interrupted round");
+                (baseline, Position::Continue(next), generation)
+            }
+            (Some(FeedCursor::Idle { cursor }), _) => {
+                (false, Position::Delta(cursor), self.store.begin_round(&name)?)
+            }
+            // No cursor (first run or reset), or a round whose generation was lost.
+            _ => (true, Position::Baseline, self.store.begin_round(&name)?),
+        };
+        if baseline {
+            report.baselines.push(name.clone());
+        }
+        let context = self.context_for(&name, kind);
+        let mut recovered = false;
+        loop {
+            if self.is_stopping() {
+                tracing::info!(feed = %name, "stopping: the round resumes from the last committed page");
+                return Ok(());
+            }
+            let page = match feed.next_page(&context, &position).await {
+                Ok(page) => page,
+                Err(FeedError::DeltaTokenExpired) if !recovered => {
+                    tracing::warn!(feed = %name, "delta cursor refused by Microsoft: re-reading this feed from scratch");
+                    recovered = true;
+                    report.expired.push(name.clone());
+                    report.baselines.push(name.clone());
+                    baseline = true;
+                    generation = self.store.begin_round(&name)?;
+                    position = Position::Baseline;
+                    continue;
+                }
+                Err(FeedError::LicenseRequired(message)) => {
+                    self.turn_off_p2(&message);
+                    self.store.end_round(&name, RoundOutcome::Completed)?;
+                    return Ok(());
+                }
+                Err(error) => {
+                    tracing::warn!(feed = %name, error = %error, retryable = error.is_retryable(), "feed round failed; it resumes from its last committed page");
+                    self.store.end_round(
+                        &name,
+                        RoundOutcome::Failed {
+                            error: error.to_string(),
+                        },
+                    )?;
+                    report.failed.insert(name.clone(), error.to_string());
+                    return Ok(());
+                }
+            };
+            self.spread_hints(&name, page.hints);
+            let mut sweep = page.completed;
+            let (next_cursor, done) = match page.next {
+                Next::Continue(state) => {
+                    position = Position::Continue(state.clone());
+                    (
+                        FeedCursor::InRound {
+                            baseline,
+                            next: state,
+                        },
+                        false,
+                    )
+                }
+                Next::RoundDone(cursor) => {
+                    if baseline {
+                        sweep.extend(feed.baseline_scopes());
+                    }
+                    (FeedCursor::Idle { cursor }, true)
+                }
+            };
+            let cursor_value = serde_json::to_value(&next_cursor)?;
+            let outcome = self.store.commit_page(
+                &name,
+                &page.changes,
+                generation,
+                &sweep,
+                Some(&cursor_value),
+            )?;
+            report.pages += 1;
+            if let Ok(slot) = self.observer.lock() {
+                if let Some(observer) = slot.as_ref() {
+                    observer(&PageEvent {
+                        feed: &name,
+                        baseline,
+                        changes: page.changes.len(),
+                        records_changed: outcome.records_changed,
+                    });
+                }
+            }
+            report.items_written += outcome.items_written;
+            report.items_removed += outcome.items_removed;
+            report.records_changed += outcome.records_changed;
+            if done {
+                self.store.end_round(&name, RoundOutcome::Completed)?;
+                if let Ok(mut pending) = self.pending_hints.lock() {
+                    pending.remove(&name);
+                }
+                return Ok(());
+            }
+        }
+    }
+
+    fn context_for(&self, feed: &str, kind: RoundKind) -> FeedContext {
+        let mut options = self
+            .options
+            .lock()
+            .map(|o| o.clone())
+            .unwrap_or_default();
+        options.poll_every = match kind {
+            RoundKind::Poll => Duration::ZERO,
+            // Feeds without a change signal skip a round sooner than this after their last
+            // poll, so a `Changes` round leaves them to the poll schedule.
+            RoundKind::Changes => Duration::from_secs(100 * 365 * 24 * 3600),
+        };
+        let hints = self
+            .pending_hints
+            .lock()
+            .ok()
+            .and_then(|pending| pending.get(feed).cloned())
+            .unwrap_or_default();
+        FeedContext {
+            api: self.api.clone(),
+            items: self.store.clone() as Arc<dyn ItemReader>,
+            options,
+            hints,
+            clock: self.clock.clone(),
+        }
+    }
+
+    /// Hints a page found are for every other feed; each consumer takes its share when its
+    /// round starts and forgets them when that round finishes.
+    fn spread_hints(&self, producer: &str, hints: Hints) {
+        if hints.is_empty() {
+            return;
+        }
+        if let Ok(mut pending) = self.pending_hints.lock() {
+            for feed in feeds::tenant_feeds() {
+                let name = feed.name();
+                if name != producer {
+                    pending.entry(name).or_default().extend(hints.clone());
+                }
+            }
+        }
+    }
+
+    fn turn_off_p2(&self, message: &str) {
+        if let Ok(mut options) = self.options.lock() {
+            if !options.skip_p2 {
+                tracing::warn!(
+                    "the tenant has no Entra ID P2 licence ({message}): PIM eligibility feeds are turned off for this process; set skip-entra-id-p2-license-features to silence this"
+                );
+                options.skip_p2 = true;
+            }
+        }
+    }
+}
+
+/// What the engine tells an observer after each committed page.
+pub struct PageEvent<'a> {
+    pub feed: &'a str,
+    pub baseline: bool,
+    pub changes: usize,
+    pub records_changed: usize,
+}
+
+pub type PageObserver = Box<dyn Fn(&PageEvent<'_>) + Send + Sync>;
+
+/// Subscription feeds are named `<prefix><subscription id>`.
+pub const SUBSCRIPTION_FEED_PREFIX: &str = "arm_subscription:";

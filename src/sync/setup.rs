@@ -1,0 +1,129 @@
+//! Turning a validated [`Config`] into the running parts: the store, the Azure client, the
+//! engine. Every command that syncs starts here, so they all fail the same clear way.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use super::engine::{ApiTotals, Engine};
+use crate::azure::{self, AzureClient, ClientConfig};
+use crate::config::{self, Config};
+use crate::feeds::{self, FeedOptions};
+use crate::model::projection::ProjectionOptions;
+use crate::store::Store;
+
+/// What lands in the `.c1z`, from the configuration.
+pub fn projection_options(config: &Config) -> ProjectionOptions {
+    let o = &config.options;
+    ProjectionOptions {
+        mailbox_settings: o.mailbox_settings,
+        skip_ad_groups: o.skip_ad_groups,
+        skip_unused_roles: o.skip_unused_roles,
+        skip_storage_containers: o.skip_storage_containers,
+        skip_p2: o.skip_p2,
+        external_principals: o.external_resource_c1z.is_some(),
+        graph_domain: config
+            .endpoints
+            .graph
+            .host_str()
+            .unwrap_or("graph.microsoft.com")
+            .to_string(),
+    }
+}
+
+/// What the feeds fetch, from the configuration.
+pub fn feed_options(config: &Config) -> FeedOptions {
+    FeedOptions {
+        mailbox: config.options.mailbox_settings,
+        skip_p2: config.options.skip_p2,
+        skip_storage_containers: config.options.skip_storage_containers,
+        ..FeedOptions::default()
+    }
+}
+
+/// Opens the state dir's store. sled locks its files, so a second process on the same state
+/// dir is refused here with a message that says so.
+pub fn open_store(state_dir: &Path, options: ProjectionOptions) -> anyhow::Result<Store> {
+    std::fs::create_dir_all(state_dir)
+        .with_context(|| format!("creating the state dir {}", state_dir.display()))?;
+    Store::open(state_dir, options).map_err(|error| {
+        let text = format!("{error:#}");
+        if text.contains("lock") || text.contains("WouldBlock") || text.contains("temporarily unavailable") {
+            anyhow::anyhow!(
+                "the state dir {} is in use by another baton-azure-delta process (only one may use a state dir at a time): {text}",
+                state_dir.display()
+            )
+        } else {
+            error.context(format!("opening the store in {}", state_dir.display()))
+        }
+    })
+}
+
+/// Builds the Azure client and proves the credential works before any sync work.
+pub async fn connect(config: &Config) -> anyhow::Result<AzureClient> {
+    let credential = match config.require_credential()? {
+        config::Credential::ClientSecret {
+            tenant_id,
+            client_id,
+            client_secret,
+        } => azure::Credential::ClientSecret {
+            tenant_id: tenant_id.clone(),
+            client_id: client_id.clone(),
+            client_secret: azure::Secret::new(client_secret.expose()),
+        },
+        config::Credential::ManagedIdentity { client_id } => azure::Credential::ManagedIdentity {
+            client_id: client_id.clone(),
+        },
+        config::Credential::WorkloadIdentity { .. } => azure::Credential::WorkloadIdentity,
+        config::Credential::AzureCli { .. } => azure::Credential::AzureCli,
+    };
+    let endpoints = azure::Endpoints {
+        authority_host: config.endpoints.authority_host.clone(),
+        graph: config.endpoints.graph.clone(),
+        arm: config.endpoints.arm.clone(),
+    };
+    let mut client_config = ClientConfig::new(endpoints, credential);
+    client_config.extra_ca_pem = config.ca_cert.as_ref().map(|ca| ca.pem.clone());
+    client_config.graph_requests_per_minute = config.budget.graph_requests_per_minute;
+    client_config.arm_requests_per_minute = config.budget.arm_requests_per_minute;
+    client_config.max_concurrency = config.budget.max_concurrency;
+    let client = AzureClient::new(client_config)
+        .await
+        .context("setting up the Azure client")?;
+    client
+        .check_credentials()
+        .await
+        .context("signing in to Microsoft Entra ID")?;
+    Ok(client)
+}
+
+/// The engine over `store`, talking to Microsoft through `client`, on the system clock.
+pub fn engine(store: Arc<Store>, client: AzureClient, options: FeedOptions) -> Engine {
+    engine_with_clock(store, client, options, feeds::system_clock())
+}
+
+/// The engine on another clock (the demo runs on the emulator's, which it moves forward).
+pub fn engine_with_clock(
+    store: Arc<Store>,
+    client: AzureClient,
+    options: FeedOptions,
+    clock: feeds::Clock,
+) -> Engine {
+    let counted = client.clone();
+    let totals = Arc::new(move || {
+        let c = counted.counters();
+        ApiTotals {
+            graph_requests: c.graph.requests,
+            graph_resource_units: c.graph.resource_units,
+            arm_requests: c.arm.requests,
+        }
+    });
+    Engine::new(
+        store,
+        Arc::new(client),
+        options,
+        totals,
+        clock,
+    )
+}

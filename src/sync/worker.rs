@@ -1,0 +1,209 @@
+//! The long-running worker (`run`): a first round at once (a baseline on a fresh or reset
+//! store), then rounds on the configured cron schedules, an export after every round that
+//! changed something, `/healthz`, `/readyz` and `/metrics`, and a graceful stop on SIGTERM or
+//! SIGINT that lets the page being committed finish.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use tokio::sync::mpsc;
+use tokio_cron_scheduler::{Job, JobScheduler};
+
+use super::commands::{export_after_round, log_round};
+use super::engine::{Engine, RoundKind};
+use super::metrics::Metrics;
+use super::{history, setup};
+use crate::azure::AzureClient;
+use crate::config::Config;
+use crate::store::Store;
+
+/// What a schedule asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Tick {
+    Round(RoundKind),
+    /// A full re-read of every feed; what it changes is drift the incremental rounds missed.
+    Reconcile,
+}
+
+#[derive(Clone)]
+struct Health {
+    ready: Arc<AtomicBool>,
+    metrics: Arc<Metrics>,
+}
+
+pub async fn run(config: &Config) -> anyhow::Result<()> {
+    let client = setup::connect(config).await?;
+    let store = Arc::new(setup::open_store(
+        &config.state_dir,
+        setup::projection_options(config),
+    )?);
+    if config.reset {
+        store.reset()?;
+        tracing::info!("reset: every feed re-reads Microsoft from scratch in the first round");
+    }
+    let engine = Arc::new(setup::engine(
+        store.clone(),
+        client.clone(),
+        setup::feed_options(config),
+    ));
+    let health = Health {
+        ready: Arc::new(AtomicBool::new(false)),
+        metrics: Arc::new(Metrics::new()),
+    };
+    if let Some(address) = config.listen {
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("listening on {address} for /healthz, /readyz, /metrics"))?;
+        tracing::info!(%address, "serving /healthz, /readyz and /metrics");
+        let app = Router::new()
+            .route("/healthz", get(|| async { "ok" }))
+            .route("/readyz", get(readyz))
+            .route("/metrics", get(metrics))
+            .with_state(health.clone());
+        tokio::spawn(async move {
+            if let Err(error) = axum::serve(listener, app).await {
+                tracing::error!(%error, "the health and metrics server stopped");
+            }
+        });
+    }
+
+    let (ticks, mut next_tick) = mpsc::channel::<Tick>(4);
+    let mut scheduler = JobScheduler::new()
+        .await
+        .context("starting the scheduler")?;
+    for (schedule, tick) in [
+        (&config.schedules.delta, Tick::Round(RoundKind::Changes)),
+        (&config.schedules.poll, Tick::Round(RoundKind::Poll)),
+        (&config.schedules.reconcile, Tick::Reconcile),
+    ] {
+        let sender = ticks.clone();
+        let job = Job::new_async(schedule.as_str(), move |_, _| {
+            let sender = sender.clone();
+            // A tick that finds the queue full is dropped: a round is already due.
+            Box::pin(async move {
+                let _ = sender.try_send(tick);
+            })
+        })
+        .with_context(|| format!("scheduling '{}'", schedule.as_str()))?;
+        scheduler.add(job).await.context("adding a scheduled job")?;
+    }
+    scheduler.start().await.context("starting the scheduler")?;
+    // The first round runs at once: a baseline on a new store, or a catch-up after downtime.
+    let _ = ticks.try_send(Tick::Round(RoundKind::Poll));
+
+    let stop = shutdown_signal();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            Some(tick) = next_tick.recv() => {
+                let round = run_tick(config, &engine, &store, &client, &health, tick);
+                tokio::pin!(round);
+                tokio::select! {
+                    result = &mut round => {
+                        if let Err(error) = result {
+                            tracing::error!(error = %format!("{error:#}"), "round failed; the next scheduled round retries");
+                        }
+                    }
+                    _ = &mut stop => {
+                        tracing::info!("stopping: finishing the page being committed");
+                        engine.request_stop();
+                        if let Err(error) = round.await {
+                            tracing::error!(error = %format!("{error:#}"), "round failed while stopping");
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    let _ = scheduler.shutdown().await;
+    store.flush()?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn run_tick(
+    config: &Config,
+    engine: &Engine,
+    store: &Store,
+    client: &AzureClient,
+    health: &Health,
+    tick: Tick,
+) -> anyhow::Result<()> {
+    let (kind, label) = match tick {
+        Tick::Round(RoundKind::Changes) => (RoundKind::Changes, "changes"),
+        Tick::Round(RoundKind::Poll) => (RoundKind::Poll, "poll"),
+        Tick::Reconcile => {
+            store.reset()?;
+            (RoundKind::Poll, "reconcile")
+        }
+    };
+    let report = engine.round(kind).await?;
+    log_round(&report);
+    history::record_round(&config.state_dir, &report)?;
+    health.metrics.observe_round(label, &report, &client.counters());
+    health.metrics.observe_store(&store.status()?);
+    if tick == Tick::Reconcile {
+        health.metrics.observe_drift(report.records_changed);
+        if report.records_changed > 0 {
+            tracing::warn!(
+                records = report.records_changed,
+                "reconciliation found drift: the full re-read changed records the incremental rounds had not; it is repaired"
+            );
+        }
+    }
+    if report.records_changed > 0 || !health.ready.load(Ordering::SeqCst) {
+        export_after_round(config, store, false)?;
+        health.metrics.observe_export();
+    }
+    if report.failed.is_empty() && !engine.is_stopping() {
+        health.ready.store(true, Ordering::SeqCst);
+    }
+    Ok(())
+}
+
+async fn readyz(State(health): State<Health>) -> (StatusCode, &'static str) {
+    if health.ready.load(Ordering::SeqCst) {
+        (StatusCode::OK, "ready")
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the first round has not finished",
+        )
+    }
+}
+
+async fn metrics(State(health): State<Health>) -> String {
+    health.metrics.encode()
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM (what Kubernetes sends).
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops the worker");
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}
