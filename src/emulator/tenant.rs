@@ -859,10 +859,21 @@ impl Tenant {
         self.journal
             .record_object(DeltaKind::User, id, ObjectChange::HardDeleted);
         self.remove_principal_everywhere(id);
+        // The reports lose their manager: a change of their `manager` relationship, which
+        // users delta with `$select=manager` reports.
+        let mut reports = vec![];
         for user in self.users.values_mut() {
             if user.manager == Some(id) {
                 user.manager = None;
+                reports.push(user.id);
             }
+        }
+        for report in reports {
+            self.journal.record_object(
+                DeltaKind::User,
+                report,
+                ObjectChange::Updated(vec!["manager"]),
+            );
         }
         Ok(())
     }

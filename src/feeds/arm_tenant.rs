@@ -52,6 +52,10 @@ struct TenantRound {
 }
 
 impl Feed for ArmTenantFeed {
+    fn polled(&self) -> bool {
+        true
+    }
+
     fn name(&self) -> String {
         FEED.into()
     }

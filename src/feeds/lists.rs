@@ -69,6 +69,10 @@ struct ListState {
 }
 
 impl Feed for ListFeed {
+    fn polled(&self) -> bool {
+        true
+    }
+
     fn name(&self) -> String {
         self.name.into()
     }

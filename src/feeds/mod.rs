@@ -232,6 +232,11 @@ pub trait Feed: Send + Sync {
     fn name(&self) -> String;
     /// The scopes a full (baseline) round lists completely, swept at its end.
     fn baseline_scopes(&self) -> Vec<(Collection, Option<String>)>;
+    /// Whether this feed has no change signal and is only re-listed by scheduled polls: a
+    /// round that follows change signals only skips it once it has a cursor.
+    fn polled(&self) -> bool {
+        false
+    }
     /// Fetches ONE page (at most one API call or one `$batch`).
     fn next_page<'a>(
         &'a self,

@@ -108,10 +108,11 @@ fn user_value(item: &Value, shape: Shape) -> Result<Value, FeedError> {
                 .map(|id| json!({"id": id}))
                 .unwrap_or(Value::Null),
         ),
-        // `manager@delta` appears only when the manager changed: the new one, or `@removed`.
+        // `manager@delta` appears only when the manager changed: the new one, `@removed`, or
+        // an empty list (no manager any more).
         _ => {
             let entries = relationship_delta(item, "manager", "users")?;
-            if entries.is_empty() {
+            if item.get("manager@delta").is_none() {
                 None
             } else {
                 Some(

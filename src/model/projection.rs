@@ -336,6 +336,10 @@ pub fn dependents(key: &ItemKey, items: &dyn ItemLookup) -> Vec<Origin> {
             }
         }
         Collection::RoleAssignment | Collection::RoleEligibility => {
+            // With skip_unused_roles a role resource exists only while something assigns it.
+            if let Some(guid) = value.as_ref().and_then(arm::assignment_role) {
+                out.insert(Origin::Role(guid.to_ascii_lowercase()));
+            }
             if let Some(value) = &value
                 && let Some(scope) = arm::assignment_scope(value)
             {

@@ -63,7 +63,13 @@ pub(crate) fn export_after_round(
     let base = export::last_export_sync_id(store)?;
     if diff {
         if let Some(base) = &base {
-            let summary = export::diff(store, &export::diff_path(&config.file), base, false, options)?;
+            let summary = export::diff(
+                store,
+                &export::diff_path(&config.file),
+                base,
+                false,
+                options,
+            )?;
             tracing::info!("{}", export::describe(&summary));
         }
     }
@@ -135,7 +141,12 @@ pub async fn status(config: &Config) -> anyhow::Result<()> {
     match history::read(&config.state_dir)? {
         Some(h) => println!(
             "API calls spent: {} to Graph ({} resource units), {} to ARM, over {} rounds; last round {} calls, {} records changed",
-            h.graph_requests, h.graph_resource_units, h.arm_requests, h.rounds, h.last_round_requests, h.last_round_records_changed
+            h.graph_requests,
+            h.graph_resource_units,
+            h.arm_requests,
+            h.rounds,
+            h.last_round_requests,
+            h.last_round_records_changed
         ),
         None => println!("API calls spent: none recorded yet"),
     }

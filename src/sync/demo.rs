@@ -90,7 +90,8 @@ fn churn(control: &Control, seed: u64, fraction: f64) -> String {
 
 pub async fn run(config: &Config, args: &DemoArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    let workdir = std::env::temp_dir().join(format!("baton-azure-delta-demo-{}", std::process::id()));
+    let workdir =
+        std::env::temp_dir().join(format!("baton-azure-delta-demo-{}", std::process::id()));
     let result = run_in(config, args, &workdir).await;
     let _ = std::fs::remove_dir_all(&workdir);
     result?;
@@ -144,9 +145,11 @@ async fn run_in(config: &Config, args: &DemoArgs, workdir: &Path) -> anyhow::Res
         control.advance_clock(Duration::from_secs(10 * 60));
         let report = engine.round(step.kind).await?;
         fail_on_failed_feeds(&report)?;
-        let base = export::last_export_sync_id(&store)?
-            .context("the baseline export was not recorded")?;
-        let path = demo.file.with_file_name(format!("demo.diff-{}.c1z", number + 1));
+        let base =
+            export::last_export_sync_id(&store)?.context("the baseline export was not recorded")?;
+        let path = demo
+            .file
+            .with_file_name(format!("demo.diff-{}.c1z", number + 1));
         let summary = export::diff(&store, &path, &base, false, export_options)?;
         table.push(row(step.title, &applied, &report, &summary.path));
     }
@@ -195,7 +198,12 @@ async fn run_in(config: &Config, args: &DemoArgs, workdir: &Path) -> anyhow::Res
         .resource_types
         .iter()
         .map(|id| (Table::ResourceTypes, id.clone()))
-        .chain(expected.resources.keys().map(|id| (Table::Resources, id.clone())))
+        .chain(
+            expected
+                .resources
+                .keys()
+                .map(|id| (Table::Resources, id.clone())),
+        )
         .chain(
             expected
                 .entitlements
@@ -274,7 +282,9 @@ fn demo_engine(
 
 fn progress_bar() -> ProgressBar {
     let bar = ProgressBar::new_spinner();
-    if let Ok(style) = ProgressStyle::with_template("{spinner} baseline: {pos} pages, {elapsed} - {msg}") {
+    if let Ok(style) =
+        ProgressStyle::with_template("{spinner} baseline: {pos} pages, {elapsed} - {msg}")
+    {
         bar.set_style(style);
     }
     bar.enable_steady_tick(Duration::from_millis(120));
@@ -328,14 +338,32 @@ fn print_table(rows: &[Row]) {
     ];
     println!(
         "{:<a$}  {:<b$}  {:<c$}  {:>d$}  {:>7}  {:<e$}",
-        "round", "changes applied", "API calls", "records changed", "time", "written",
-        a = w[0], b = w[1], c = w[2], d = w[3], e = w[4]
+        "round",
+        "changes applied",
+        "API calls",
+        "records changed",
+        "time",
+        "written",
+        a = w[0],
+        b = w[1],
+        c = w[2],
+        d = w[3],
+        e = w[4]
     );
     for r in rows {
         println!(
             "{:<a$}  {:<b$}  {:<c$}  {:>d$}  {:>6.2}s  {:<e$}",
-            r.round, r.applied, r.calls, r.records, r.seconds, r.file,
-            a = w[0], b = w[1], c = w[2], d = w[3], e = w[4]
+            r.round,
+            r.applied,
+            r.calls,
+            r.records,
+            r.seconds,
+            r.file,
+            a = w[0],
+            b = w[1],
+            c = w[2],
+            d = w[3],
+            e = w[4]
         );
     }
 }

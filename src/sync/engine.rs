@@ -232,9 +232,14 @@ impl Engine {
                 tracing::info!(feed = %name, "resuming an interrupted round");
                 (baseline, Position::Continue(next), generation)
             }
-            (Some(FeedCursor::Idle { cursor }), _) => {
-                (false, Position::Delta(cursor), self.store.begin_round(&name)?)
+            (Some(FeedCursor::Idle { .. }), _) if kind == RoundKind::Changes && feed.polled() => {
+                return Ok(());
             }
+            (Some(FeedCursor::Idle { cursor }), _) => (
+                false,
+                Position::Delta(cursor),
+                self.store.begin_round(&name)?,
+            ),
             // No cursor (first run or reset), or a round whose generation was lost.
             _ => (true, Position::Baseline, self.store.begin_round(&name)?),
         };
@@ -330,11 +335,7 @@ impl Engine {
     }
 
     fn context_for(&self, feed: &str, kind: RoundKind) -> FeedContext {
-        let mut options = self
-            .options
-            .lock()
-            .map(|o| o.clone())
-            .unwrap_or_default();
+        let mut options = self.options.lock().map(|o| o.clone()).unwrap_or_default();
         options.poll_every = match kind {
             RoundKind::Poll => Duration::ZERO,
             // Feeds without a change signal skip a round sooner than this after their last

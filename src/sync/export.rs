@@ -73,7 +73,11 @@ pub fn diff_path(file: &Path) -> PathBuf {
 
 /// One line for logs and the CLI.
 pub fn describe(summary: &ExportSummary) -> String {
-    let mut line = format!("wrote {} ({} bytes)", summary.path.display(), summary.file_size);
+    let mut line = format!(
+        "wrote {} ({} bytes)",
+        summary.path.display(),
+        summary.file_size
+    );
     if let Some(id) = &summary.full_sync_id {
         let [types, resources, entitlements, grants] = summary.full_rows;
         line.push_str(&format!(

@@ -128,8 +128,7 @@ impl Metrics {
             self.api_requests.get_or_create(&label).set(c.requests);
             self.throttled.get_or_create(&label).set(c.throttled);
         }
-        self.graph_resource_units
-            .set(counters.graph.resource_units);
+        self.graph_resource_units.set(counters.graph.resource_units);
     }
 
     pub fn observe_store(&self, status: &StoreStatus) {

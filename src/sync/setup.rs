@@ -119,11 +119,5 @@ pub fn engine_with_clock(
             arm_requests: c.arm.requests,
         }
     });
-    Engine::new(
-        store,
-        Arc::new(client),
-        options,
-        totals,
-        clock,
-    )
+    Engine::new(store, Arc::new(client), options, totals, clock)
 }

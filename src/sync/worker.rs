@@ -147,7 +147,9 @@ async fn run_tick(
     let report = engine.round(kind).await?;
     log_round(&report);
     history::record_round(&config.state_dir, &report)?;
-    health.metrics.observe_round(label, &report, &client.counters());
+    health
+        .metrics
+        .observe_round(label, &report, &client.counters());
     health.metrics.observe_store(&store.status()?);
     if tick == Tick::Reconcile {
         health.metrics.observe_drift(report.records_changed);
@@ -188,15 +190,16 @@ async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut terminate =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(signal) => signal,
-                Err(error) => {
-                    tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops the worker");
-                    let _ = interrupt.await;
-                    return;
-                }
-            };
+        let mut terminate = match tokio::signal::unix::signal(
+            tokio::signal::unix::SignalKind::terminate(),
+        ) {
+            Ok(signal) => signal,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops the worker");
+                let _ = interrupt.await;
+                return;
+            }
+        };
         tokio::select! {
             _ = interrupt => {}
             _ = terminate.recv() => {}

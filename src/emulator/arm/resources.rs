@@ -126,18 +126,35 @@ pub fn get_management_group(
         .param("$expand")
         .is_some_and(|e| e.eq_ignore_ascii_case("children"))
     {
-        let mut children: Vec<Value> = tenant
-            .management_groups
-            .values()
-            .filter(|g| g.parent.as_deref() == Some(group.name.as_str()))
-            .map(|g| json!({"id": management_group_scope(&g.name), "type": "Microsoft.Management/managementGroups", "name": g.name, "displayName": g.display_name}))
-            .collect();
-        children.extend(tenant.subscriptions.values().filter(|s| s.management_group == group.name).map(|s| {
-            json!({"id": subscription_scope(s.id), "type": "/subscriptions", "name": s.id.to_string(), "displayName": s.display_name})
-        }));
-        body["properties"]["children"] = Value::Array(children);
+        // `$recurse=true` (documented with `$expand=children`) nests every level below.
+        let recurse = request
+            .param("$recurse")
+            .is_some_and(|r| r.eq_ignore_ascii_case("true"));
+        body["properties"]["children"] =
+            Value::Array(management_group_children(&tenant, &group.name, recurse));
     }
     Ok(ArmReply::ok(body))
+}
+
+/// The direct children of a management group (groups, then subscriptions), each group with its
+/// own `children` when `recurse`.
+fn management_group_children(tenant: &Tenant, name: &str, recurse: bool) -> Vec<Value> {
+    let mut children: Vec<Value> = tenant
+        .management_groups
+        .values()
+        .filter(|g| g.parent.as_deref() == Some(name))
+        .map(|g| {
+            let mut child = json!({"id": management_group_scope(&g.name), "type": "Microsoft.Management/managementGroups", "name": g.name, "displayName": g.display_name});
+            if recurse {
+                child["children"] = Value::Array(management_group_children(tenant, &g.name, true));
+            }
+            child
+        })
+        .collect();
+    children.extend(tenant.subscriptions.values().filter(|s| s.management_group == name).map(|s| {
+        json!({"id": subscription_scope(s.id), "type": "/subscriptions", "name": s.id.to_string(), "displayName": s.display_name})
+    }));
+    children
 }
 
 /// `POST /providers/Microsoft.Management/getEntities`: every management group and subscription

@@ -628,6 +628,31 @@ fn app_trait(mut profile: Profile) -> proto::Any {
 
 /// The `role` resource of an ARM role definition GUID, from its first stored definition.
 pub fn role(guid: &str, items: &dyn ItemLookup, options: &ProjectionOptions) -> Vec<Record> {
+    // In use = assigned (or, with P2, made eligible) at a scope that is emitted.
+    let in_use = || {
+        let collections: &[Collection] = if options.skip_p2 {
+            &[Collection::RoleAssignment]
+        } else {
+            &[Collection::RoleAssignment, Collection::RoleEligibility]
+        };
+        collections.iter().any(|&c| {
+            items.referencing(guid, c).into_iter().any(|id| {
+                items
+                    .item(&ItemKey::new(c, id))
+                    .and_then(|v| assignment_scope(&v))
+                    .and_then(|scope| {
+                        classify(&scope).map(|kind| {
+                            !(options.skip_storage_containers
+                                && matches!(kind, ScopeKind::Container(..)))
+                        })
+                    })
+                    .unwrap_or(false)
+            })
+        })
+    };
+    if options.skip_unused_roles && !in_use() {
+        return Vec::new();
+    }
     let Some(definition) = items
         .referencing(guid, Collection::RoleDefinition)
         .into_iter()

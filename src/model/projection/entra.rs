@@ -104,14 +104,15 @@ pub fn user(
         .string_from("employeeId", user, "employeeId")
         .string_from("userType", user, "userType")
         .bool_from("accountEnabled", user, "accountEnabled");
-    if let Some(manager) = manager_id(user) {
+    // A manager counts only while it is a live user: Graph's `$expand=manager` does not resolve
+    // a soft-deleted one, and delta does not tell the reports when their manager is deleted, so
+    // the stored link alone would make the incremental state differ from a fresh read.
+    if let Some(manager) = manager_id(user)
+        && let Some(manager_item) = items.item(&ItemKey::new(Collection::User, manager))
+    {
         profile.string("managerId", manager);
-        if let Some(email) = items
-            .item(&ItemKey::new(Collection::User, manager))
-            .as_ref()
-            .and_then(|m| email_of(m).map(str::to_string))
-        {
-            profile.string("managerEmail", &email);
+        if let Some(email) = email_of(&manager_item) {
+            profile.string("managerEmail", email);
         }
     }
     let status = match user.get("accountEnabled").and_then(Value::as_bool) {
