@@ -16,7 +16,7 @@ pub const MAGIC: &[u8; 5] = b"C1ZF\0";
 
 /// zstd level: baton's own writer uses a fast level; 3 keeps windowLog at 21-23, far under the
 /// readers' 27 limit, for any database size.
-const ZSTD_LEVEL: i32 = 3;
+const ZSTD_LEVEL: i32 = 1;
 
 /// The output of one export in the making.
 pub struct Target {

@@ -247,7 +247,8 @@ impl Database {
         // A scratch database: durability comes from the fsync of the final file, so no journal
         // and no syncs here. The main file keeps the rollback-journal header readers expect.
         conn.execute_batch(
-            "pragma journal_mode = off; pragma synchronous = off;
+            "pragma page_size = 8192;
+             pragma journal_mode = off; pragma synchronous = off;
              pragma locking_mode = exclusive; pragma cache_size = -65536;
              pragma temp_store = file;",
         )
@@ -258,7 +259,8 @@ impl Database {
         conn.execute("attach database ?1 as stage", [stage_str])
             .with_context(|| format!("creating the staging database {}", stage.display()))?;
         conn.execute_batch(
-            "pragma stage.journal_mode = off; pragma stage.synchronous = off;
+            "pragma stage.page_size = 8192;
+             pragma stage.journal_mode = off; pragma stage.synchronous = off;
              pragma stage.cache_size = -65536;",
         )
         .context("configuring the staging database")?;
