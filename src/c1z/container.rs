@@ -39,6 +39,9 @@ impl Target {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
+        if target.is_dir() {
+            bail!("cannot write {}: it is a directory", target.display());
+        }
         if !dir.is_dir() {
             bail!(
                 "cannot write {}: directory {} does not exist",

@@ -26,7 +26,10 @@ pub struct ExportOptions {
 /// A source of every record of a snapshot: it calls the sink once per record, in any order.
 pub type RecordFeed<'a> = &'a mut dyn FnMut(&mut dyn FnMut(Record) -> Result<()>) -> Result<()>;
 
-/// What the exporter needs from the store.
+/// What the exporter needs from the store. The store answers `changes_since_export` with
+/// `export_seq(sync_id)` then `changes_since(seq)`; after a successful export the caller records
+/// it (`record_export(summary.state_sync_id(), head_seq read before the export)`), never before:
+/// a failed export leaves the store as it was.
 pub trait ExportSource {
     /// Every record of the current access graph, in any order.
     fn for_each_record(&self, sink: &mut dyn FnMut(Record) -> Result<()>) -> Result<()>;
