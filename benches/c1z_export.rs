@@ -26,15 +26,33 @@ fn peak_rss_mib() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+/// CPU time (user + system) of this process so far, in seconds: on a shared machine the wall
+/// time includes waiting for a core, CPU time does not.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    // Linux reports these in USER_HZ, which is 100 on every mainstream configuration.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 /// Resets VmHWM to the current RSS, so each phase reports its own peak.
 fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
-fn report(label: &str, records: u64, started: Instant, summary: &ExportSummary) {
+fn report(label: &str, records: u64, started: (Instant, f64), summary: &ExportSummary) {
     println!(
-        "{label:<28} records={records:>9} wall={:>7.2}s peak_rss={:>7.1}MiB file={:>7.2}MiB",
-        started.elapsed().as_secs_f64(),
+        "{label:<20} records={records:>8} wall={:>6.2}s cpu={:>6.2}s peak_rss={:>6.1}MiB file={:>6.2}MiB",
+        started.0.elapsed().as_secs_f64(),
+        cpu_seconds() - started.1,
         peak_rss_mib(),
         summary.file_size as f64 / (1024.0 * 1024.0)
     );
@@ -87,6 +105,21 @@ fn changes(fraction: f64) -> Vec<RecordChange> {
 
 fn main() -> Result<()> {
     let dir = tempfile::tempdir()?;
+    // Baseline: what generating and encoding the records alone costs.
+    let started = (Instant::now(), cpu_seconds());
+    let mut encoded = 0;
+    TENANT.for_each_record(&mut |record| {
+        encoded += record.encode().len();
+        Ok(())
+    })?;
+    println!(
+        "{:<20} records={:>8} wall={:>6.2}s cpu={:>6.2}s encoded={:.1}MiB",
+        "generate only",
+        "-",
+        started.0.elapsed().as_secs_f64(),
+        cpu_seconds() - started.1,
+        encoded as f64 / (1024.0 * 1024.0)
+    );
     for (label, options) in [
         ("full (expanded)", ExportOptions::default()),
         (
@@ -97,13 +130,13 @@ fn main() -> Result<()> {
         ),
     ] {
         reset_peak_rss();
-        let started = Instant::now();
+        let started = (Instant::now(), cpu_seconds());
         let mut feed = |sink: &mut dyn FnMut(Record) -> Result<()>| TENANT.for_each_record(sink);
         let summary = write_full(&dir.path().join("full.c1z"), &mut feed, options)?;
         let records: u64 = summary.full_rows.iter().sum();
         report(label, records, started, &summary);
         println!(
-            "{:<28} resources={} entitlements={} grants={} (expanded {})",
+            "{:<20} resources={} entitlements={} grants={} (expanded {})",
             "",
             summary.full_rows[1],
             summary.full_rows[2],
@@ -114,7 +147,7 @@ fn main() -> Result<()> {
     for (label, fraction) in [("diff 1%", 0.01), ("diff 0.1%", 0.001)] {
         let changes = changes(fraction);
         reset_peak_rss();
-        let started = Instant::now();
+        let started = (Instant::now(), cpu_seconds());
         let summary = write_diff(
             &dir.path().join("diff.c1z"),
             "2Ke7Ho2FXY4uH9oNw0Vd1LbkTt6",

@@ -327,6 +327,9 @@ fn unwritable_paths_give_an_error_naming_them() {
     let err = write(&missing, &SMALL.records().unwrap(), SKIP).unwrap_err();
     assert!(format!("{err:#}").contains("no-such-dir"), "{err:#}");
 
+    let err = write(dir.path(), &SMALL.records().unwrap(), SKIP).unwrap_err();
+    assert!(format!("{err:#}").contains("is a directory"), "{err:#}");
+
     let file = dir.path().join("a-file");
     std::fs::write(&file, b"x").unwrap();
     let under_file = file.join("out.c1z");

@@ -16,7 +16,7 @@ pub const MAGIC: &[u8; 5] = b"C1ZF\0";
 
 /// zstd level: baton's own writer uses a fast level; 3 keeps windowLog at 21-23, far under the
 /// readers' 27 limit, for any database size.
-const ZSTD_LEVEL: i32 = 3;
+const ZSTD_LEVEL: i32 = 1;
 
 /// The output of one export in the making.
 pub struct Target {
@@ -39,6 +39,9 @@ impl Target {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
+        if target.is_dir() {
+            bail!("cannot write {}: it is a directory", target.display());
+        }
         if !dir.is_dir() {
             bail!(
                 "cannot write {}: directory {} does not exist",

@@ -14,8 +14,9 @@
 //! `GrantImmutable` annotation; an existing grant with no sources first gets itself as a direct
 //! source.
 //!
-//! Everything runs over the staging tables in SQLite, one principal at a time, so memory holds
-//! only the edges, not the grants.
+//! The grants stay in the SQLite staging table: one sequential scan collects who holds the
+//! expandable entitlements, so memory grows with the grants on those entitlements only, not with
+//! all grants.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
@@ -62,28 +63,8 @@ pub(crate) fn expand_staged(conn: &Connection) -> Result<u64> {
     if graph.edges.is_empty() {
         return Ok(0);
     }
-    conn.execute_batch(
-        "create index stage.grants_by_entitlement_principal
-             on grants (entitlement_id, principal_resource_type_id, principal_resource_id);
-         create table stage.expand_sources (entitlement_id text primary key) without rowid;
-         create table stage.expanded (entitlement_id text not null,
-             principal_resource_type_id text not null, principal_resource_id text not null,
-             principal_grant text not null, sources blob not null);",
-    )
-    .context("preparing grant expansion")?;
-    {
-        let mut insert = conn.prepare("insert into stage.expand_sources values (?1)")?;
-        for src in graph.edges.keys() {
-            insert.execute([&graph.ids[*src as usize]])?;
-        }
-    }
-    walk_principals(conn, &graph)?;
-    let created = apply_expanded(conn)?;
-    conn.execute_batch(
-        "drop table stage.expanded; drop table stage.expand_sources;
-         drop index stage.grants_by_entitlement_principal;",
-    )?;
-    Ok(created)
+    let held = scan_holdings(conn, &graph)?;
+    apply(conn, &graph, held)
 }
 
 fn load_graph(conn: &Connection) -> Result<Graph> {
@@ -134,56 +115,82 @@ fn load_graph(conn: &Connection) -> Result<Graph> {
     Ok(graph)
 }
 
-/// A principal holding source entitlements: what it holds, and one of its grants (whose
-/// principal message expanded grants copy).
+/// What one sequential scan of the staged grants tells the expansion.
+#[derive(Default)]
+struct Holdings {
+    /// Interned principals `(type, id)`.
+    principals: Vec<(String, String)>,
+    principal_index: HashMap<(String, String), u32>,
+    /// Per principal: the source entitlements it holds (-> its grant there is direct), and one
+    /// grant of it on a source entitlement, whose principal message expanded grants copy.
+    holders: BTreeMap<u32, Holder>,
+    /// The existing grant of (destination entitlement, principal), if any.
+    existing: HashMap<(u32, u32), String>,
+}
+
 struct Holder {
-    principal: (String, String),
     grant_id: String,
-    /// Source entitlement -> the principal's grant on it is direct.
     holds: HashMap<u32, bool>,
 }
 
-fn walk_principals(conn: &Connection, graph: &Graph) -> Result<()> {
-    let mut held = conn.prepare(
-        "select g.principal_resource_type_id, g.principal_resource_id, g.entitlement_id,
-             g.direct, g.external_id
-         from stage.expand_sources s join stage.grants g on g.entitlement_id = s.entitlement_id
-         order by g.principal_resource_type_id, g.principal_resource_id, g.external_id",
-    )?;
-    let mut insert = conn.prepare("insert into stage.expanded values (?1, ?2, ?3, ?4, ?5)")?;
-    let mut rows = held.query([])?;
-    let mut holder: Option<Holder> = None;
-    while let Some(row) = rows.next()? {
-        let principal = (row.get::<_, String>(0)?, row.get::<_, String>(1)?);
-        let entitlement: String = row.get(2)?;
-        let direct: bool = row.get(3)?;
-        if holder.as_ref().is_some_and(|h| h.principal != principal)
-            && let Some(done) = holder.take()
-        {
-            emit(graph, &done, &mut insert)?;
+impl Holdings {
+    fn principal(&mut self, principal: (String, String)) -> u32 {
+        if let Some(&i) = self.principal_index.get(&principal) {
+            return i;
         }
-        let current = match &mut holder {
-            Some(h) => h,
-            None => holder.insert(Holder {
-                principal,
-                grant_id: row.get(4)?,
-                holds: HashMap::new(),
-            }),
-        };
-        if let Some(&e) = graph.index.get(&entitlement) {
-            *current.holds.entry(e).or_insert(false) |= direct;
-        }
+        let i = self.principals.len() as u32;
+        self.principals.push(principal.clone());
+        self.principal_index.insert(principal, i);
+        i
     }
-    if let Some(done) = holder {
-        emit(graph, &done, &mut insert)?;
-    }
-    Ok(())
 }
 
-/// Walks the edges from what `holder` holds and stages the sources each reached entitlement
-/// gains.
-fn emit(graph: &Graph, holder: &Holder, insert: &mut rusqlite::Statement) -> Result<()> {
-    let mut gains: BTreeMap<u32, BTreeMap<u32, bool>> = BTreeMap::new();
+/// Collects, in one pass over the staged grants, the grants on source entitlements (who holds
+/// what) and on destination entitlements (what already exists). Memory grows with the grants
+/// on expandable entitlements only.
+fn scan_holdings(conn: &Connection, graph: &Graph) -> Result<Holdings> {
+    let destinations: HashSet<u32> = graph.edges.values().flatten().map(|e| e.dst).collect();
+    let mut held = Holdings::default();
+    let mut stmt = conn.prepare(
+        "select external_id, entitlement_id, principal_resource_type_id, principal_resource_id,
+             direct from stage.grants",
+    )?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let Some(&entitlement) = graph.index.get(row.get_ref(1)?.as_str()?) else {
+            continue;
+        };
+        let is_source = graph.edges.contains_key(&entitlement);
+        let is_destination = destinations.contains(&entitlement);
+        if !is_source && !is_destination {
+            continue;
+        }
+        let grant_id: String = row.get(0)?;
+        let principal = held.principal((row.get(2)?, row.get(3)?));
+        if is_destination {
+            held.existing
+                .entry((entitlement, principal))
+                .or_insert_with(|| grant_id.clone());
+        }
+        if is_source {
+            let direct: bool = row.get(4)?;
+            let holder = held.holders.entry(principal).or_insert_with(|| Holder {
+                grant_id,
+                holds: HashMap::new(),
+            });
+            *holder.holds.entry(entitlement).or_insert(false) |= direct;
+        }
+    }
+    Ok(held)
+}
+
+/// Walks the edges from what `holder` holds: the sources each reached entitlement gains.
+fn walk(
+    graph: &Graph,
+    principal_type: &str,
+    holder: &Holder,
+) -> BTreeMap<u32, BTreeMap<String, GrantSource>> {
+    let mut gains: BTreeMap<u32, BTreeMap<String, GrantSource>> = BTreeMap::new();
     let mut reached: HashSet<u32> = holder.holds.keys().copied().collect();
     let mut queue: VecDeque<(u32, u32)> = holder.holds.keys().map(|&e| (e, 0)).collect();
     while let Some((entitlement, depth)) = queue.pop_front() {
@@ -196,123 +203,104 @@ fn emit(graph: &Graph, holder: &Holder, insert: &mut rusqlite::Statement) -> Res
                 continue;
             }
             if !edge.principal_types.is_empty()
-                && !edge.principal_types.contains(&holder.principal.0)
+                && !edge.principal_types.iter().any(|t| t == principal_type)
             {
                 continue;
             }
-            *gains
+            gains
                 .entry(edge.dst)
                 .or_default()
-                .entry(entitlement)
-                .or_insert(false) |= direct;
+                .entry(graph.ids[entitlement as usize].clone())
+                .or_default()
+                .is_direct |= direct;
             if reached.insert(edge.dst) {
                 queue.push_back((edge.dst, depth + 1));
             }
         }
     }
-    for (dst, sources) in gains {
-        let sources = GrantSources {
-            sources: sources
-                .into_iter()
-                .map(|(src, is_direct)| {
-                    (graph.ids[src as usize].clone(), GrantSource { is_direct })
-                })
-                .collect(),
-        };
-        insert.execute(params![
-            graph.ids[dst as usize],
-            holder.principal.0,
-            holder.principal.1,
-            holder.grant_id,
-            sources.encode_to_vec()
-        ])?;
-    }
-    Ok(())
+    gains
 }
 
-/// Merges the staged gains into the grants; returns how many grants were created.
-fn apply_expanded(conn: &Connection) -> Result<u64> {
-    let mut gains = conn.prepare(
-        "select entitlement_id, principal_resource_type_id, principal_resource_id,
-             principal_grant, sources from stage.expanded order by rowid",
-    )?;
-    let mut existing = conn.prepare(
-        "select external_id, data from stage.grants where entitlement_id = ?1
-             and principal_resource_type_id = ?2 and principal_resource_id = ?3
-         order by external_id limit 1",
-    )?;
+/// Walks every holder and writes what it gains into the staged grants; returns how many grants
+/// were created.
+fn apply(conn: &Connection, graph: &Graph, held: Holdings) -> Result<u64> {
     let mut grant_data = conn.prepare("select data from stage.grants where external_id = ?1")?;
     let mut entitlement_data =
         conn.prepare("select data from stage.entitlements where external_id = ?1")?;
     let mut update = conn.prepare("update stage.grants set data = ?2 where external_id = ?1")?;
     let mut insert =
         conn.prepare("insert into stage.grants values (?1, ?2, ?3, ?4, ?5, ?6, null, 0, ?7)")?;
+    let mut entitlements: HashMap<u32, proto::Entitlement> = HashMap::new();
 
     let mut created = 0;
-    let mut rows = gains.query([])?;
-    while let Some(row) = rows.next()? {
-        let dst: String = row.get(0)?;
-        let principal_type: String = row.get(1)?;
-        let principal_id: String = row.get(2)?;
-        let principal_grant: String = row.get(3)?;
-        let gained = GrantSources::decode(row.get_ref(4)?.as_blob()?)?;
+    for (principal, holder) in &held.holders {
+        let (principal_type, principal_id) = &held.principals[*principal as usize];
+        let mut principal_message = None;
+        for (dst, gained) in walk(graph, principal_type, holder) {
+            let dst_id = &graph.ids[dst as usize];
+            if let Some(grant_id) = held.existing.get(&(dst, *principal)) {
+                let data: Vec<u8> = grant_data.query_row([grant_id], |r| r.get(0))?;
+                let mut grant = proto::Grant::decode(data.as_slice())
+                    .with_context(|| format!("staged grant {grant_id:?} does not decode"))?;
+                let sources = grant.sources.get_or_insert_with(GrantSources::default);
+                let before = sources.clone();
+                if sources.sources.is_empty() {
+                    sources
+                        .sources
+                        .insert(dst_id.clone(), GrantSource { is_direct: true });
+                }
+                for (src, source) in gained {
+                    sources.sources.entry(src).or_default().is_direct |= source.is_direct;
+                }
+                if *sources != before {
+                    update.execute(params![grant_id, grant.encode_to_vec()])?;
+                }
+                continue;
+            }
 
-        let found: Option<(String, Vec<u8>)> = existing
-            .query_row(params![dst, principal_type, principal_id], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()?;
-        if let Some((grant_id, data)) = found {
-            let mut grant = proto::Grant::decode(data.as_slice())
-                .with_context(|| format!("staged grant {grant_id:?} does not decode"))?;
-            let sources = grant.sources.get_or_insert_with(GrantSources::default);
-            let before = sources.clone();
-            if sources.sources.is_empty() {
-                sources
-                    .sources
-                    .insert(dst.clone(), GrantSource { is_direct: true });
+            if principal_message.is_none() {
+                let data: Vec<u8> = grant_data.query_row([&holder.grant_id], |r| r.get(0))?;
+                principal_message = proto::Grant::decode(data.as_slice())
+                    .with_context(|| format!("staged grant {:?} does not decode", holder.grant_id))?
+                    .principal;
             }
-            for (src, source) in gained.sources {
-                sources.sources.entry(src).or_default().is_direct |= source.is_direct;
-            }
-            if *sources != before {
-                update.execute(params![grant_id, grant.encode_to_vec()])?;
-            }
-            continue;
+            let entitlement = match entitlements.get(&dst) {
+                Some(e) => e.clone(),
+                None => {
+                    let data: Vec<u8> = entitlement_data.query_row([dst_id], |r| r.get(0))?;
+                    let e = proto::Entitlement::decode(data.as_slice()).with_context(|| {
+                        format!("staged entitlement {dst_id:?} does not decode")
+                    })?;
+                    entitlements.insert(dst, e.clone());
+                    e
+                }
+            };
+            let (resource_type_id, resource_id) = entitlement
+                .resource
+                .as_ref()
+                .and_then(|r| r.id.as_ref())
+                .map(|id| (id.resource_type.clone(), id.resource.clone()))
+                .with_context(|| format!("entitlement {dst_id:?} has no resource id"))?;
+            let grant = proto::Grant {
+                id: format!("{dst_id}:{principal_type}:{principal_id}"),
+                entitlement: Some(entitlement),
+                principal: principal_message.clone(),
+                annotations: vec![proto::any(&GrantImmutable::default())],
+                sources: Some(GrantSources { sources: gained }),
+            };
+            insert
+                .execute(params![
+                    grant.id,
+                    resource_type_id,
+                    resource_id,
+                    dst_id,
+                    principal_type,
+                    principal_id,
+                    grant.encode_to_vec()
+                ])
+                .with_context(|| format!("adding expanded grant {:?}", grant.id))?;
+            created += 1;
         }
-
-        let principal_data: Vec<u8> = grant_data.query_row([&principal_grant], |r| r.get(0))?;
-        let principal = proto::Grant::decode(principal_data.as_slice())
-            .with_context(|| format!("staged grant {principal_grant:?} does not decode"))?
-            .principal;
-        let entitlement_bytes: Vec<u8> = entitlement_data.query_row([&dst], |r| r.get(0))?;
-        let entitlement = proto::Entitlement::decode(entitlement_bytes.as_slice())
-            .with_context(|| format!("staged entitlement {dst:?} does not decode"))?;
-        let (resource_type_id, resource_id) = entitlement
-            .resource
-            .as_ref()
-            .and_then(|r| r.id.as_ref())
-            .map(|id| (id.resource_type.clone(), id.resource.clone()))
-            .with_context(|| format!("entitlement {dst:?} has no resource id"))?;
-        let grant = proto::Grant {
-            id: format!("{dst}:{principal_type}:{principal_id}"),
-            entitlement: Some(entitlement),
-            principal,
-            annotations: vec![proto::any(&GrantImmutable::default())],
-            sources: Some(gained),
-        };
-        insert
-            .execute(params![
-                grant.id,
-                resource_type_id,
-                resource_id,
-                dst,
-                principal_type,
-                principal_id,
-                grant.encode_to_vec()
-            ])
-            .with_context(|| format!("adding expanded grant {:?}", grant.id))?;
-        created += 1;
     }
     Ok(created)
 }

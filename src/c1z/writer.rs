@@ -26,7 +26,10 @@ pub struct ExportOptions {
 /// A source of every record of a snapshot: it calls the sink once per record, in any order.
 pub type RecordFeed<'a> = &'a mut dyn FnMut(&mut dyn FnMut(Record) -> Result<()>) -> Result<()>;
 
-/// What the exporter needs from the store.
+/// What the exporter needs from the store. The store answers `changes_since_export` with
+/// `export_seq(sync_id)` then `changes_since(seq)`; after a successful export the caller records
+/// it (`record_export(summary.state_sync_id(), head_seq read before the export)`), never before:
+/// a failed export leaves the store as it was.
 pub trait ExportSource {
     /// Every record of the current access graph, in any order.
     fn for_each_record(&self, sink: &mut dyn FnMut(Record) -> Result<()>) -> Result<()>;
@@ -247,7 +250,8 @@ impl Database {
         // A scratch database: durability comes from the fsync of the final file, so no journal
         // and no syncs here. The main file keeps the rollback-journal header readers expect.
         conn.execute_batch(
-            "pragma journal_mode = off; pragma synchronous = off;
+            "pragma page_size = 8192;
+             pragma journal_mode = off; pragma synchronous = off;
              pragma locking_mode = exclusive; pragma cache_size = -65536;
              pragma temp_store = file;",
         )
@@ -258,7 +262,8 @@ impl Database {
         conn.execute("attach database ?1 as stage", [stage_str])
             .with_context(|| format!("creating the staging database {}", stage.display()))?;
         conn.execute_batch(
-            "pragma stage.journal_mode = off; pragma stage.synchronous = off;
+            "pragma stage.page_size = 8192;
+             pragma stage.journal_mode = off; pragma stage.synchronous = off;
              pragma stage.cache_size = -65536;",
         )
         .context("configuring the staging database")?;
