@@ -138,13 +138,15 @@ fn users_carry_identity_profile_and_manager() {
 #[test]
 fn disabled_user_and_national_cloud_link() {
     let mut items = tenant();
-    items
-        .items
-        .get_mut(&baton_azure_delta::feeds::change::ItemKey::new(
+    let mut bob = items
+        .get(&baton_azure_delta::feeds::change::ItemKey::new(
             Collection::User,
             BOB,
         ))
-        .unwrap()["accountEnabled"] = serde_json::json!(false);
+        .cloned()
+        .unwrap();
+    bob["accountEnabled"] = serde_json::json!(false);
+    items.put(Collection::User, BOB, bob);
     let options = ProjectionOptions {
         graph_domain: "graph.microsoft.us".into(),
         ..defaults()
@@ -474,8 +476,8 @@ fn output_is_deterministic() {
     let a = encoded(&snapshot(&tenant(), &defaults()));
     // Same items inserted in reverse order.
     let mut reversed = MemItems::default();
-    for (k, v) in tenant().items.into_iter().rev() {
-        reversed.items.insert(k, v);
+    for (k, v) in tenant().entries().rev() {
+        reversed.set(k.clone(), Some(v.clone()));
     }
     assert_eq!(a, encoded(&snapshot(&reversed, &defaults())));
 }

@@ -346,9 +346,9 @@ pub fn dependents(key: &ItemKey, items: &dyn ItemLookup) -> Vec<Origin> {
                 ) {
                     // An azure_resource's id is spelled as its first assignment spells it.
                     out.extend(scope_and_grants(&scope, items));
-                } else if let Some(principal) = entra::principal_id_of(key, value) {
+                } else if let Some(principal) = build::prop(value, "principalId") {
                     out.extend(
-                        arm::twins(key, &scope, &principal, items)
+                        arm::twins(key, &scope, &principal.to_ascii_lowercase(), items)
                             .into_iter()
                             .map(|i| item(key.collection, i)),
                     );
@@ -358,6 +358,26 @@ pub fn dependents(key: &ItemKey, items: &dyn ItemLookup) -> Vec<Origin> {
     }
     out.remove(&Origin::Item(key.clone()));
     out.into_iter().collect()
+}
+
+/// Whether changing an item from `before` to `after` (None: absent) can change the records of
+/// its [`dependents`]. The store may skip the dependents when it cannot: a group repeated on
+/// every page of a members delta, or a user whose job title changed, then re-projects only
+/// itself instead of every grant naming it.
+pub fn affects_dependents(key: &ItemKey, before: Option<&Value>, after: Option<&Value>) -> bool {
+    let (Some(before), Some(after)) = (before, after) else {
+        return before.is_some() || after.is_some();
+    };
+    let differs = |field: &str| before.get(field) != after.get(field);
+    match key.collection {
+        // Grants to a group, and on it, depend only on it being emitted.
+        Collection::Group => differs("onPremisesSyncEnabled"),
+        // Grants to a user depend on it existing; the users it manages show its email.
+        Collection::User => differs("mail") || differs("userPrincipalName"),
+        // Grants to and on a service principal depend on its type and its app roles.
+        Collection::ServicePrincipal => differs("servicePrincipalType") || differs("appRoles"),
+        _ => before != after,
+    }
 }
 
 /// The grants naming object `id` as principal (its type, or whether it is emitted, may change).
