@@ -34,8 +34,15 @@
 //! ```
 //!
 //! Additions to the contract: [`ItemLookup::referencing`] (answered from the store's reverse
-//! reference index), [`references`] (what the store indexes), and [`Origin::Role`] (the `role`
-//! resource of one ARM role GUID, which several per-subscription RoleDefinition items describe).
+//! reference index), [`references`] (what the store indexes), [`Origin::Role`] (the `role`
+//! resource of one ARM role GUID, which several per-subscription RoleDefinition items describe),
+//! and [`affects_dependents`] (lets the store skip dependents for changes that cannot reach them).
+//!
+//! Rules that keep "every record has exactly one origin": an item's own records (a user's
+//! resource, a group's resource and entitlements, one grant per membership or assignment item);
+//! a scope's `role:`/`eligible:` entitlements and its `azure_resource` belong to the scope; when
+//! several items stand for one grant (one directory role at several directory scopes, repeated
+//! eligibility instances) the grant belongs to the item with the smallest id.
 
 mod arm;
 mod build;

@@ -426,11 +426,14 @@ pub fn role_grant(
 
 /// The other items of `key`'s collection naming the same principal at the same scope.
 pub fn twins(key: &ItemKey, scope: &str, principal: &str, items: &dyn ItemLookup) -> Vec<String> {
-    let at_scope = items.referencing(scope, key.collection);
+    let at_scope: std::collections::BTreeSet<String> = items
+        .referencing(scope, key.collection)
+        .into_iter()
+        .collect();
     items
         .referencing(principal, key.collection)
         .into_iter()
-        .filter(|id| *id != key.id && at_scope.binary_search(id).is_ok())
+        .filter(|id| *id != key.id && at_scope.contains(id))
         .collect()
 }
 
