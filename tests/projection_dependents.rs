@@ -178,8 +178,8 @@ fn change_pool() -> Vec<(ItemKey, Option<Value>)> {
     variant(Collection::ManagementGroup, "Prod", &|v| {
         v["properties"]["details"]["parent"] = Value::Null
     });
-    variant(Collection::Subscription, SUB, &|v| {
-        v["managementGroupAncestorsChain"] = json!([{"name": TENANT}])
+    variant(Collection::ManagementGroup, TENANT, &|v| {
+        v["properties"]["children"] = json!([{"type": "/subscriptions", "name": SUB}])
     });
     variant(Collection::Subscription, SUB, &|v| {
         v["displayName"] = json!("Renamed")

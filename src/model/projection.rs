@@ -274,18 +274,12 @@ pub fn dependents(key: &ItemKey, items: &dyn ItemLookup) -> Vec<Origin> {
         }
         Collection::ManagementGroup => {
             let lower = id.to_ascii_lowercase();
-            // Child groups name it as parent; subscriptions are listed as its children or name it.
+            // Child groups name it as parent; subscriptions are listed as its children.
             out.extend(
                 items
                     .referencing(&lower, Collection::ManagementGroup)
                     .into_iter()
                     .map(|i| item(Collection::ManagementGroup, i)),
-            );
-            out.extend(
-                items
-                    .referencing(&lower, Collection::Subscription)
-                    .into_iter()
-                    .map(|i| item(Collection::Subscription, i)),
             );
             if let Some(value) = &value {
                 for sub in arm::management_group_subscriptions(value) {
@@ -508,7 +502,6 @@ pub fn references(key: &ItemKey, value: &Value) -> Vec<String> {
                 add(Some(&sub));
             }
         }
-        Collection::Subscription => add(arm::subscription_parent(value).as_deref()),
         Collection::RoleDefinition => add(key.id.split_once(':').map(|(_, g)| g)),
         Collection::RoleAssignment | Collection::RoleEligibility => {
             add(build::prop(value, "principalId"));
@@ -518,6 +511,7 @@ pub fn references(key: &ItemKey, value: &Value) -> Vec<String> {
         Collection::Organization
         | Collection::Mailbox
         | Collection::Group
+        | Collection::Subscription
         | Collection::ServicePrincipal
         | Collection::DirectoryRoleDefinition
         | Collection::ResourceGroup

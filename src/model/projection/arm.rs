@@ -475,16 +475,6 @@ pub fn management_group_subscriptions(mg: &Value) -> Vec<String> {
         .collect()
 }
 
-/// The immediate management group a subscription item names (`managementGroupAncestorsChain`,
-/// nearest first).
-pub fn subscription_parent(sub: &Value) -> Option<String> {
-    sub.get("managementGroupAncestorsChain")?
-        .as_array()?
-        .first()
-        .and_then(|m| str_field(m, "name"))
-        .map(str::to_string)
-}
-
 fn tenant_parent(items: &dyn ItemLookup) -> Option<proto::ResourceId> {
     tenant_id(items).map(|t| resource_id(TENANT, &t))
 }
@@ -528,8 +518,9 @@ pub fn subscription(
     items: &dyn ItemLookup,
     options: &ProjectionOptions,
 ) -> Vec<Record> {
-    let mut candidates: Vec<String> = subscription_parent(sub).into_iter().collect();
-    candidates.extend(items.referencing(&id.to_ascii_lowercase(), Collection::ManagementGroup));
+    // The management group that lists the subscription among its children (a `managementGroups`
+    // GET with `$expand=children`); a subscription item itself does not name its group.
+    let candidates = items.referencing(&id.to_ascii_lowercase(), Collection::ManagementGroup);
     let parent = parent_group(candidates, items)
         .map(|p| resource_id(MANAGEMENT_GROUP, &p))
         .or_else(|| tenant_parent(items));
