@@ -94,7 +94,7 @@ impl Tenant {
 
     fn app(&self, n: usize) -> Change {
         let id = guid(3, n);
-        let kind = if n % 4 == 0 {
+        let kind = if n.is_multiple_of(4) {
             "ManagedIdentity"
         } else {
             "Application"

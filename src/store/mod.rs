@@ -339,7 +339,8 @@ impl Store {
     }
 
     /// Streams every record (as `for_each_record`) and returns the change-log sequence number
-    /// they reflect. Commits wait until it returns, so the records are one consistent state.
+    /// they reflect. Commits wait until it returns, so the records are one consistent state;
+    /// `f` must therefore not call back into the store.
     pub fn snapshot(&self, f: &mut dyn FnMut(Record) -> anyhow::Result<()>) -> anyhow::Result<u64> {
         let _writer = self.lock()?;
         let stored = StoredItems::new(&self.items, &self.refs);
@@ -361,6 +362,8 @@ impl Store {
     /// The net change of every record after `seq`, ordered by table then external id; None
     /// when the log does not reach back to `seq` (trimmed, never logged, or from another store).
     pub fn changes_since(&self, seq: u64) -> anyhow::Result<Option<Vec<RecordChange>>> {
+        // Under the writer lock: no commit or trim moves the head or the floor meanwhile.
+        let _writer = self.lock()?;
         let floor = self.meta_u64(meta::FLOOR)?;
         let head = self.meta_u64(meta::HEAD)?;
         if seq < floor || seq > head {
