@@ -381,3 +381,9 @@ fn status_counts_items_and_records() {
     }
     assert!(status.disk_bytes > 0);
 }
+
+#[test]
+fn a_store_can_be_shared_between_tasks() {
+    fn shared<T: Send + Sync + 'static>() {}
+    shared::<baton_azure_delta::store::Store>();
+}

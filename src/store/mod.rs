@@ -8,6 +8,10 @@
 //! references and the feed's cursor. That makes a commit crash-safe and idempotent: the same page
 //! again leaves the items as they are, so no record changes and nothing is logged.
 //!
+//! Every method blocks on sled I/O (and a commit on projection work): async callers use
+//! `tokio::task::spawn_blocking`. Writes, snapshots and diffs take one lock in turn; item reads
+//! never wait.
+//!
 //! Trees of the one `sled::Db`:
 //! - `items`: `<collection tag><id>` -> `<generation u64 BE><JSON>`
 //! - `refs`: `<target> 0x00 <collection tag><id>` -> `()` (which items name a principal, a scope)
