@@ -4,7 +4,6 @@
 //! `cargo bench --bench projection` (sizes: PROJECTION_BENCH_USERS, default 20 000).
 
 #[path = "../tests/projection_support/mod.rs"]
-#[allow(dead_code)]
 mod projection_support;
 
 use std::collections::BTreeSet;
