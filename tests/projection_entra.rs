@@ -445,6 +445,17 @@ fn external_principals_are_matched_by_id_not_emitted() {
     );
     let m = proto::find_annotation::<proto::ExternalResourceMatchId>(&g.annotations).unwrap();
     assert_eq!(m.id, ALICE);
+    // A principal whose kind the source does not give is typed by the collection holding it.
+    let to_group = grant(
+        &s,
+        &format!("directory_role:{GLOBAL_ADMIN}:assigned:group:{ENG}"),
+    );
+    assert!(
+        proto::find_annotation::<proto::ExternalResourceMatchId>(&to_group.annotations).is_some()
+    );
+    assert!(!ids(&s, Table::Grants).contains(&format!(
+        "directory_role:{GLOBAL_ADMIN}:assigned:user:{ENG}"
+    )));
     // Group entitlements live with the groups, in the external file.
     assert!(
         !ids(&s, Table::Entitlements)

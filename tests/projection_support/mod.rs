@@ -444,6 +444,10 @@ pub fn tenant() -> MemItems {
             "directoryScopeId": "/administrativeUnits/au-1"
         }),
     );
+    // A role-assignable group holding a directory role: the assignment does not say it is a group.
+    m.put(Collection::DirectoryRoleAssignment, "dra-4", json!({
+        "id": "dra-4", "roleDefinitionId": GLOBAL_ADMIN, "principalId": ENG, "directoryScopeId": "/"
+    }));
     m.put(Collection::DirectoryRoleEligibility, "dre-1", json!({
         "id": "dre-1", "roleDefinitionId": GLOBAL_ADMIN, "principalId": BOB, "directoryScopeId": "/",
         "memberType": "Direct"
