@@ -359,17 +359,28 @@ fn a_duplicate_eligibility_takes_over_when_the_first_goes() {
     );
 }
 
-/// Every ordered pair of changes from the pool (about 30 000 walks): slow, run on demand with
+/// Every ordered pair of changes from the pool, with no option and with most options set (about
+/// 60 000 walks): slow, run on demand with
 /// `cargo test --test projection_dependents -- --ignored`.
 #[test]
 #[ignore]
 fn every_pair_of_changes() {
     let pool = change_pool();
+    let every_flag = ProjectionOptions {
+        mailbox_settings: true,
+        skip_ad_groups: true,
+        skip_unused_roles: true,
+        skip_storage_containers: true,
+        external_principals: true,
+        ..ProjectionOptions::default()
+    };
     let mut failures = Vec::new();
-    for i in 0..pool.len() {
-        for j in 0..pool.len() {
-            if let Err(e) = check_walk(ProjectionOptions::default(), &[i, j]) {
-                failures.push(e.to_string());
+    for options in [ProjectionOptions::default(), every_flag] {
+        for i in 0..pool.len() {
+            for j in 0..pool.len() {
+                if let Err(e) = check_walk(options.clone(), &[i, j]) {
+                    failures.push(e.to_string());
+                }
             }
         }
     }
