@@ -3,7 +3,7 @@
 mod store_support;
 
 use baton_azure_delta::feeds::change::{Change, Collection, ItemKey};
-use baton_azure_delta::store::{Generation, RoundOutcome};
+use baton_azure_delta::store::{ExportKind, Generation, RoundOutcome};
 use serde_json::json;
 use store_support::*;
 
@@ -206,12 +206,17 @@ fn the_same_page_twice_changes_nothing() {
         .commit_page("groups", &page, round, &[], None)
         .unwrap();
     assert_eq!(first.items_written, 3);
+    // Without an export nothing is projected; with one, a commit reports its record changes.
+    assert_eq!(first.records_changed, None);
+    store
+        .record_export("sync-1", first.head_seq, ExportKind::Full)
+        .unwrap();
     let again = store
         .commit_page("groups", &page, round, &[], None)
         .unwrap();
     assert_eq!(again.items_written, 0);
     assert_eq!(again.items_removed, 0);
-    assert_eq!(again.records_changed, 0);
+    assert_eq!(again.records_changed, Some(0));
     assert_eq!(again.head_seq, first.head_seq);
 
     // In a later round the items are re-marked, but no record changes.
@@ -220,7 +225,7 @@ fn the_same_page_twice_changes_nothing() {
         .commit_page("groups", &page, later, &[], None)
         .unwrap();
     assert_eq!(remarked.items_written, 3);
-    assert_eq!(remarked.records_changed, 0);
+    assert_eq!(remarked.records_changed, Some(0));
     assert_eq!(remarked.head_seq, first.head_seq);
 }
 
@@ -374,10 +379,33 @@ fn status_counts_items_and_records() {
     assert_eq!(status.items.get(&Collection::Group), Some(&1));
     assert_eq!(status.items.get(&Collection::GroupMember), Some(&1));
     assert_eq!(status.items.get(&Collection::GroupOwner), Some(&1));
-    // The maintained record counts agree with a full projection.
-    let all = records(&store);
-    for (table, count) in &status.records {
-        assert_eq!(ids(&all, *table).len() as u64, *count, "{table:?}");
-    }
     assert!(status.disk_bytes > 0);
+    // Commits without an export do not project, so records are not counted...
+    assert_eq!(status.records, None);
+    // ...until a snapshot counts them; from then on every commit keeps the count.
+    let all = records(&store);
+    store
+        .record_export("sync-1", store.head_seq(), ExportKind::Full)
+        .unwrap();
+    store
+        .commit_page(
+            "groups",
+            &[member(SALES, BOB), user(CAROL, "Carol")],
+            round,
+            &[],
+            None,
+        )
+        .unwrap();
+    let counted = store.status().unwrap().records.unwrap();
+    let all_after = records(&store);
+    assert!(all_after.len() > all.len());
+    for (table, count) in counted {
+        assert_eq!(ids(&all_after, table).len() as u64, count, "{table:?}");
+    }
+}
+
+#[test]
+fn a_store_can_be_shared_between_tasks() {
+    fn shared<T: Send + Sync + 'static>() {}
+    shared::<baton_azure_delta::store::Store>();
 }

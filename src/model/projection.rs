@@ -34,8 +34,15 @@
 //! ```
 //!
 //! Additions to the contract: [`ItemLookup::referencing`] (answered from the store's reverse
-//! reference index), [`references`] (what the store indexes), and [`Origin::Role`] (the `role`
-//! resource of one ARM role GUID, which several per-subscription RoleDefinition items describe).
+//! reference index), [`references`] (what the store indexes), [`Origin::Role`] (the `role`
+//! resource of one ARM role GUID, which several per-subscription RoleDefinition items describe),
+//! and [`affects_dependents`] (lets the store skip dependents for changes that cannot reach them).
+//!
+//! Rules that keep "every record has exactly one origin": an item's own records (a user's
+//! resource, a group's resource and entitlements, one grant per membership or assignment item);
+//! a scope's `role:`/`eligible:` entitlements and its `azure_resource` belong to the scope; when
+//! several items stand for one grant (one directory role at several directory scopes, repeated
+//! eligibility instances) the grant belongs to the item with the smallest id.
 
 mod arm;
 mod build;
@@ -267,18 +274,12 @@ pub fn dependents(key: &ItemKey, items: &dyn ItemLookup) -> Vec<Origin> {
         }
         Collection::ManagementGroup => {
             let lower = id.to_ascii_lowercase();
-            // Child groups name it as parent; subscriptions are listed as its children or name it.
+            // Child groups name it as parent; subscriptions are listed as its children.
             out.extend(
                 items
                     .referencing(&lower, Collection::ManagementGroup)
                     .into_iter()
                     .map(|i| item(Collection::ManagementGroup, i)),
-            );
-            out.extend(
-                items
-                    .referencing(&lower, Collection::Subscription)
-                    .into_iter()
-                    .map(|i| item(Collection::Subscription, i)),
             );
             if let Some(value) = &value {
                 for sub in arm::management_group_subscriptions(value) {
@@ -350,9 +351,9 @@ pub fn dependents(key: &ItemKey, items: &dyn ItemLookup) -> Vec<Origin> {
                 ) {
                     // An azure_resource's id is spelled as its first assignment spells it.
                     out.extend(scope_and_grants(&scope, items));
-                } else if let Some(principal) = entra::principal_id_of(key, value) {
+                } else if let Some(principal) = build::prop(value, "principalId") {
                     out.extend(
-                        arm::twins(key, &scope, &principal, items)
+                        arm::twins(key, &scope, &principal.to_ascii_lowercase(), items)
                             .into_iter()
                             .map(|i| item(key.collection, i)),
                     );
@@ -362,6 +363,26 @@ pub fn dependents(key: &ItemKey, items: &dyn ItemLookup) -> Vec<Origin> {
     }
     out.remove(&Origin::Item(key.clone()));
     out.into_iter().collect()
+}
+
+/// Whether changing an item from `before` to `after` (None: absent) can change the records of
+/// its [`dependents`]. The store may skip the dependents when it cannot: a group repeated on
+/// every page of a members delta, or a user whose job title changed, then re-projects only
+/// itself instead of every grant naming it.
+pub fn affects_dependents(key: &ItemKey, before: Option<&Value>, after: Option<&Value>) -> bool {
+    let (Some(before), Some(after)) = (before, after) else {
+        return before.is_some() || after.is_some();
+    };
+    let differs = |field: &str| before.get(field) != after.get(field);
+    match key.collection {
+        // Grants to a group, and on it, depend only on it being emitted.
+        Collection::Group => differs("onPremisesSyncEnabled"),
+        // Grants to a user depend on it existing; the users it manages show its email.
+        Collection::User => differs("mail") || differs("userPrincipalName"),
+        // Grants to and on a service principal depend on its type and its app roles.
+        Collection::ServicePrincipal => differs("servicePrincipalType") || differs("appRoles"),
+        _ => before != after,
+    }
 }
 
 /// The grants naming object `id` as principal (its type, or whether it is emitted, may change).
@@ -485,7 +506,6 @@ pub fn references(key: &ItemKey, value: &Value) -> Vec<String> {
                 add(Some(&sub));
             }
         }
-        Collection::Subscription => add(arm::subscription_parent(value).as_deref()),
         Collection::RoleDefinition => add(key.id.split_once(':').map(|(_, g)| g)),
         Collection::RoleAssignment | Collection::RoleEligibility => {
             add(build::prop(value, "principalId"));
@@ -495,6 +515,7 @@ pub fn references(key: &ItemKey, value: &Value) -> Vec<String> {
         Collection::Organization
         | Collection::Mailbox
         | Collection::Group
+        | Collection::Subscription
         | Collection::ServicePrincipal
         | Collection::DirectoryRoleDefinition
         | Collection::ResourceGroup

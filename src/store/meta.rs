@@ -116,12 +116,13 @@ pub struct ExportRecord {
 }
 
 /// Items per collection and records per table, kept up to date by every commit so that
-/// `status` never has to walk the store.
+/// `status` never has to walk the store. Record counts are unknown (None) after commits that
+/// did not project (no export retained) until the next snapshot counts them.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Counts {
     pub items: BTreeMap<Collection, u64>,
     /// Records per table, in `Table::ALL` order.
-    pub records: [u64; 4],
+    pub records: Option<[u64; 4]>,
 }
 
 impl Counts {
@@ -133,16 +134,22 @@ impl Counts {
         }
     }
 
+    /// Counts one record more (+1) or less (-1), if records are being counted.
     pub fn add_record(&mut self, table: Table, delta: i64) {
-        let slot = &mut self.records[table_index(table)];
-        *slot = slot.saturating_add_signed(delta);
+        if let Some(records) = &mut self.records {
+            let slot = &mut records[table_index(table)];
+            *slot = slot.saturating_add_signed(delta);
+        }
     }
 
-    pub fn records(&self) -> BTreeMap<Table, u64> {
-        Table::ALL
-            .into_iter()
-            .map(|t| (t, self.records[table_index(t)]))
-            .collect()
+    pub fn records(&self) -> Option<BTreeMap<Table, u64>> {
+        let records = self.records?;
+        Some(
+            Table::ALL
+                .into_iter()
+                .map(|t| (t, records[table_index(t)]))
+                .collect(),
+        )
     }
 }
 

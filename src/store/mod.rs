@@ -8,6 +8,10 @@
 //! references and the feed's cursor. That makes a commit crash-safe and idempotent: the same page
 //! again leaves the items as they are, so no record changes and nothing is logged.
 //!
+//! Every method blocks on sled I/O (and a commit on projection work): async callers use
+//! `tokio::task::spawn_blocking`. Writes, snapshots and diffs take one lock in turn; item reads
+//! never wait.
+//!
 //! Trees of the one `sled::Db`:
 //! - `items`: `<collection tag><id>` -> `<generation u64 BE><JSON>`
 //! - `refs`: `<target> 0x00 <collection tag><id>` -> `()` (which items name a principal, a scope)
@@ -17,8 +21,9 @@
 //! The change log only needs to reach back to the oldest export a diff may be asked against.
 //! The store retains the last [`RETAINED_EXPORTS`] exports recorded with
 //! [`Store::record_export`]; entries at or below the oldest retained export's sequence number
-//! are deleted. While no export is retained (a new store's baseline) nothing is logged at all:
-//! no diff can be asked for, and the log floor moves up with the head.
+//! are deleted. While no export is retained (a new store's baseline) commits neither project
+//! nor log: no diff can be asked for, so the log floor moves up with the head, and the record
+//! counts are unknown until the next snapshot counts them.
 //!
 //! CONTRACT (the engine and the exporters are written against this surface):
 //!
@@ -101,8 +106,9 @@ pub struct CommitOutcome {
     /// Items created, changed, or re-marked with the round's generation.
     pub items_written: usize,
     pub items_removed: usize,
-    /// Records created, changed or removed by the page.
-    pub records_changed: usize,
+    /// Records created, changed or removed by the page; None when the commit did not project
+    /// (no export retained, so no diff can be asked for).
+    pub records_changed: Option<usize>,
     /// The change log's head after the commit.
     pub head_seq: u64,
 }
@@ -111,7 +117,8 @@ pub struct CommitOutcome {
 #[derive(Clone, Debug, PartialEq)]
 pub struct StoreStatus {
     pub items: BTreeMap<Collection, u64>,
-    pub records: BTreeMap<Table, u64>,
+    /// Records per table; None until a snapshot has counted them (see [`meta::Counts`]).
+    pub records: Option<BTreeMap<Table, u64>>,
     pub feeds: BTreeMap<String, FeedState>,
     /// Retained exports, oldest first.
     pub exports: Vec<ExportRecord>,
@@ -160,7 +167,10 @@ impl Store {
         );
         if opened.fresh {
             // The static records exist before any item does; no commit ever projects them.
-            let mut counts = meta::Counts::default();
+            let mut counts = meta::Counts {
+                records: Some([0; 4]),
+                ..meta::Counts::default()
+            };
             let empty = StoredItems::new(&items, &refs);
             for record in projection::project(&Origin::ResourceTypes, &empty, &options) {
                 counts.add_record(record.table(), 1);
@@ -259,21 +269,6 @@ impl Store {
         let stored = StoredItems::new(&self.items, &self.refs);
         let effect = page::apply(&stored, changes, generation, sweep)
             .with_context(|| format!("applying a page of feed {feed:?}"))?;
-        let after = PageView {
-            base: &stored,
-            pending: &effect.pending,
-        };
-
-        let mut origins = BTreeSet::new();
-        for key in effect.pending.values.keys() {
-            origins.insert(Origin::Item(key.clone()));
-            origins.extend(projection::dependents(key, &stored));
-            origins.extend(projection::dependents(key, &after));
-        }
-        stored.check()?;
-        let entries = diff_records(&origins, &stored, &self.options, &after, &self.options);
-        stored.check()?;
-
         let mut counts = self.counts()?;
         for (collection, delta) in &effect.item_counts {
             counts.add_items(*collection, *delta);
@@ -283,8 +278,20 @@ impl Store {
             refs: effect.ref_writes,
             ..Writes::default()
         };
-        let records_changed = entries.len();
-        let head = self.log_entries(&mut writes, entries, &mut counts)?;
+        let entries = if self.exports()?.is_empty() {
+            None
+        } else {
+            Some(self.diff_page(&stored, &effect.pending)?)
+        };
+        let records_changed = entries.as_ref().map(Vec::len);
+        let head = match entries {
+            Some(entries) => self.log_entries(&mut writes, entries, &mut counts)?,
+            None if effect.pending.values.is_empty() => self.head_seq(),
+            None => {
+                counts.records = None;
+                self.skip_log(&mut writes)?
+            }
+        };
         writes.meta.insert(meta::COUNTS, meta::json_bytes(&counts)?);
         if let Some(cursor) = cursor {
             let mut state = self.cursor(feed)?.unwrap_or_default();
@@ -302,6 +309,29 @@ impl Store {
             records_changed,
             head_seq: head,
         })
+    }
+
+    /// The records a page changes: every origin of a changed item or depending on one (before
+    /// or after the change), projected before and after.
+    fn diff_page(
+        &self,
+        stored: &StoredItems<'_>,
+        pending: &view::PendingItems,
+    ) -> anyhow::Result<Vec<LogEntry>> {
+        let after = PageView {
+            base: stored,
+            pending,
+        };
+        let mut origins = BTreeSet::new();
+        for key in pending.values.keys() {
+            origins.insert(Origin::Item(key.clone()));
+            origins.extend(projection::dependents(key, stored));
+            origins.extend(projection::dependents(key, &after));
+        }
+        stored.check()?;
+        let entries = diff_records(&origins, stored, &self.options, &after, &self.options);
+        stored.check()?;
+        Ok(entries)
     }
 
     pub fn cursor(&self, feed: &str) -> anyhow::Result<Option<FeedState>> {
@@ -348,17 +378,31 @@ impl Store {
     }
 
     /// Streams every record (as `for_each_record`) and returns the change-log sequence number
-    /// they reflect. Commits wait until it returns, so the records are one consistent state.
+    /// they reflect. Commits wait until it returns, so the records are one consistent state;
+    /// `f` must therefore not call back into the store.
     pub fn snapshot(&self, f: &mut dyn FnMut(Record) -> anyhow::Result<()>) -> anyhow::Result<u64> {
         let _writer = self.lock()?;
         let stored = StoredItems::new(&self.items, &self.refs);
         let origins = projection::all_origins(&stored);
         stored.check()?;
+        let mut counted = meta::Counts {
+            records: Some([0; 4]),
+            ..meta::Counts::default()
+        };
         for origin in &origins {
             for record in projection::project(origin, &stored, &self.options) {
+                counted.add_record(record.table(), 1);
                 f(record)?;
             }
             stored.check()?;
+        }
+        // The snapshot has counted every record: that is the count from now on.
+        let mut counts = self.counts()?;
+        if counts.records != counted.records {
+            counts.records = counted.records;
+            self.meta
+                .insert(meta::COUNTS, meta::json_bytes(&counts)?)
+                .context("writing the record counts")?;
         }
         Ok(self.head_seq())
     }
@@ -370,6 +414,8 @@ impl Store {
     /// The net change of every record after `seq`, ordered by table then external id; None
     /// when the log does not reach back to `seq` (trimmed, never logged, or from another store).
     pub fn changes_since(&self, seq: u64) -> anyhow::Result<Option<Vec<RecordChange>>> {
+        // Under the writer lock: no commit or trim moves the head or the floor meanwhile.
+        let _writer = self.lock()?;
         let floor = self.meta_u64(meta::FLOOR)?;
         let head = self.meta_u64(meta::HEAD)?;
         if seq < floor || seq > head {
@@ -455,40 +501,58 @@ impl Store {
     /// Re-projects every origin under the old and the new options and logs what differs, so
     /// that diffs across the options change stay right. Done in chunks: a crash in between
     /// repeats the work on the next open (the options are stored last), and repeated log
-    /// entries fold to the same net change.
+    /// entries fold to the same net change. Without a retained export there is nothing to log:
+    /// only the options and the (now unknown) record counts change.
     fn reproject(&self, old: &ProjectionOptions) -> anyhow::Result<()> {
         let _writer = self.lock()?;
-        tracing::info!("projection options changed; re-projecting every record");
-        let stored = StoredItems::new(&self.items, &self.refs);
-        let origins = projection::all_origins(&stored);
-        stored.check()?;
         let mut counts = self.counts()?;
-        counts.records = [0; 4];
-        for chunk in origins.chunks(REPROJECT_CHUNK) {
-            let chunk: BTreeSet<Origin> = chunk.iter().cloned().collect();
-            let entries = diff_records(&chunk, &stored, old, &stored, &self.options);
-            stored.check()?;
-            for origin in &chunk {
-                for record in projection::project(origin, &stored, &self.options) {
-                    counts.add_record(record.table(), 1);
-                }
-            }
-            stored.check()?;
-            let mut writes = Writes::default();
-            let head = self.log_entries(&mut writes, entries, &mut meta::Counts::default())?;
-            self.write(&writes)?;
-            self.head.store(head, Ordering::SeqCst);
-        }
         let mut writes = Writes::default();
+        if self.exports()?.is_empty() {
+            counts.records = None;
+            self.skip_log(&mut writes)?;
+        } else {
+            tracing::info!("projection options changed; re-projecting every record");
+            let stored = StoredItems::new(&self.items, &self.refs);
+            let origins = projection::all_origins(&stored);
+            stored.check()?;
+            counts.records = Some([0; 4]);
+            for chunk in origins.chunks(REPROJECT_CHUNK) {
+                let chunk: BTreeSet<Origin> = chunk.iter().cloned().collect();
+                let entries = diff_records(&chunk, &stored, old, &stored, &self.options);
+                stored.check()?;
+                for origin in &chunk {
+                    for record in projection::project(origin, &stored, &self.options) {
+                        counts.add_record(record.table(), 1);
+                    }
+                }
+                stored.check()?;
+                let mut chunk_writes = Writes::default();
+                let head =
+                    self.log_entries(&mut chunk_writes, entries, &mut meta::Counts::default())?;
+                self.write(&chunk_writes)?;
+                self.head.store(head, Ordering::SeqCst);
+            }
+        }
         writes
             .meta
             .insert(meta::OPTIONS, meta::json_bytes(&self.options)?);
         writes.meta.insert(meta::COUNTS, meta::json_bytes(&counts)?);
-        self.write(&writes)
+        self.write(&writes)?;
+        self.head
+            .store(self.meta_u64(meta::HEAD)?, Ordering::SeqCst);
+        Ok(())
     }
 
-    /// Adds `entries` to the log writes (or, while no export needs them, only moves the head
-    /// and the floor), counts them, and returns the new head.
+    /// Moves the head past a change that is not logged, and the floor with it: no diff can
+    /// reach across it.
+    fn skip_log(&self, writes: &mut Writes) -> anyhow::Result<u64> {
+        let head = self.meta_u64(meta::HEAD)? + 1;
+        writes.meta.insert(meta::HEAD, &head.to_be_bytes());
+        writes.meta.insert(meta::FLOOR, &head.to_be_bytes());
+        Ok(head)
+    }
+
+    /// Appends `entries` to the log writes, counts them, and returns the new head.
     fn log_entries(
         &self,
         writes: &mut Writes,
@@ -506,15 +570,8 @@ impl Store {
             if entry.new.is_some() {
                 counts.add_record(entry.table, 1);
             }
-        }
-        if self.exports()?.is_empty() {
             head += 1;
-            writes.meta.insert(meta::FLOOR, &head.to_be_bytes());
-        } else {
-            for entry in &entries {
-                head += 1;
-                writes.log.insert(&keys::log_key(head), entry.encode()?);
-            }
+            writes.log.insert(&keys::log_key(head), entry.encode()?);
         }
         writes.meta.insert(meta::HEAD, &head.to_be_bytes());
         Ok(head)

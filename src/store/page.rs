@@ -68,12 +68,9 @@ pub fn apply(
     }
     for (collection, prefix) in sweep {
         let prefix = prefix.as_deref().unwrap_or("");
-        for (id, marked) in stored.generations(*collection, prefix)? {
-            let key = ItemKey::new(*collection, id);
+        for id in stored.stale(*collection, prefix, generation)? {
             // An item this page writes carries `generation`; one it removes is gone anyway.
-            if marked != generation && !touched.contains_key(&key) {
-                touched.insert(key, None);
-            }
+            touched.entry(ItemKey::new(*collection, id)).or_insert(None);
         }
     }
 

@@ -16,10 +16,11 @@ use super::keys::{self, Generation};
 use crate::feeds::change::{Collection, ItemKey};
 use crate::model::projection::ItemLookup;
 
-/// Parsed items kept between look-ups: a projection reads the same user or group item for each
-/// of its many grants. Cleared when full rather than evicted one by one: simple, and a full
-/// snapshot walks origins in key order, so recent items are what it needs again.
-const CACHE_LIMIT: usize = 50_000;
+/// Parsed items kept between look-ups: the grants of one group (consecutive origins in a
+/// snapshot, neighbours in a page) all read the same group item. Cleared when full rather than
+/// evicted one by one: simple, and what is needed again is what was read last. Small, because
+/// a parsed item costs a kilobyte or more.
+const CACHE_LIMIT: usize = 4_096;
 
 /// The items and reverse references as stored in sled.
 pub struct StoredItems<'a> {
@@ -69,20 +70,25 @@ impl<'a> StoredItems<'a> {
         Ok(value)
     }
 
-    /// Every stored item of `collection` whose id starts with `prefix`: id and generation.
-    pub fn generations(
+    /// The ids of the stored items of `collection` whose id starts with `prefix` and which
+    /// were last written by another generation than `current` (what a sweep removes).
+    pub fn stale(
         &self,
         collection: Collection,
         prefix: &str,
-    ) -> anyhow::Result<Vec<(String, Generation)>> {
-        self.items
+        current: Generation,
+    ) -> anyhow::Result<Vec<String>> {
+        let mut stale = Vec::new();
+        for entry in self
+            .items
             .scan_prefix(keys::item_prefix(collection, prefix))
-            .map(|entry| {
-                let (key, value) = entry.context("scanning items")?;
-                let key = keys::parse_item_key(&key)?;
-                Ok((key.id, keys::item_generation(&value)?))
-            })
-            .collect()
+        {
+            let (key, value) = entry.context("scanning items")?;
+            if keys::item_generation(&value)? != current {
+                stale.push(keys::parse_item_key(&key)?.id);
+            }
+        }
+        Ok(stale)
     }
 
     pub fn ids(&self, collection: Collection, prefix: &str) -> anyhow::Result<Vec<String>> {
@@ -193,4 +199,106 @@ fn refs_of<'s>(
     set.range((target.to_string(), ItemKey::new(collection, ""))..)
         .take_while(move |(t, k)| t == target && k.collection == collection)
         .map(|(_, k)| &k.id)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn key(collection: Collection, id: &str) -> ItemKey {
+        ItemKey::new(collection, id)
+    }
+
+    #[test]
+    fn a_page_view_overlays_pending_items_and_references() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let items = db.open_tree("items").unwrap();
+        let refs = db.open_tree("refs").unwrap();
+        let stored_member = key(Collection::GroupMember, "g/u1");
+        for (k, v) in [
+            (key(Collection::User, "u1"), json!({"id": "u1"})),
+            (
+                stored_member.clone(),
+                json!({"@odata.type": "#microsoft.graph.user"}),
+            ),
+            (key(Collection::GroupMember, "h/u1"), json!({})),
+        ] {
+            items
+                .insert(
+                    keys::item_key(&k),
+                    keys::encode_item(Generation(1), &v).unwrap(),
+                )
+                .unwrap();
+            if k.collection == Collection::GroupMember {
+                refs.insert(keys::ref_key("u1", &k), &[]).unwrap();
+            }
+        }
+        let stored = StoredItems::new(&items, &refs);
+
+        let added_member = key(Collection::GroupMember, "g/u2");
+        let mut pending = PendingItems::default();
+        pending.values.insert(stored_member.clone(), None);
+        pending.values.insert(added_member.clone(), Some(json!({})));
+        pending
+            .values
+            .insert(key(Collection::User, "u3"), Some(json!({"id": "u3"})));
+        pending
+            .refs_removed
+            .insert(("u1".into(), stored_member.clone()));
+        pending
+            .refs_added
+            .insert(("u2".into(), added_member.clone()));
+        let view = PageView {
+            base: &stored,
+            pending: &pending,
+        };
+
+        assert_eq!(view.ids(Collection::GroupMember, "g/"), ["g/u2"]);
+        assert_eq!(view.ids(Collection::GroupMember, ""), ["g/u2", "h/u1"]);
+        assert_eq!(view.referencing("u1", Collection::GroupMember), ["h/u1"]);
+        assert_eq!(view.referencing("u2", Collection::GroupMember), ["g/u2"]);
+        assert_eq!(
+            view.referencing("u2", Collection::GroupOwner),
+            Vec::<String>::new()
+        );
+        assert_eq!(view.item(&stored_member), None);
+        assert_eq!(
+            view.item(&key(Collection::User, "u3")),
+            Some(json!({"id": "u3"}))
+        );
+        assert_eq!(
+            view.item(&key(Collection::User, "u1")),
+            Some(json!({"id": "u1"}))
+        );
+
+        // The stored view is untouched.
+        assert_eq!(
+            ItemLookup::ids(&stored, Collection::GroupMember, "g/"),
+            ["g/u1"]
+        );
+        assert_eq!(
+            ItemLookup::referencing(&stored, "u1", Collection::GroupMember),
+            ["g/u1", "h/u1"]
+        );
+        stored.check().unwrap();
+    }
+
+    #[test]
+    fn a_storage_error_is_reported_by_check() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let items = db.open_tree("items").unwrap();
+        let refs = db.open_tree("refs").unwrap();
+        let k = key(Collection::User, "u1");
+        items.insert(keys::item_key(&k), &b"short"[..]).unwrap();
+        let stored = StoredItems::new(&items, &refs);
+        assert_eq!(stored.item(&k), None);
+        let error = stored.check().unwrap_err();
+        assert!(
+            format!("{error:#}").contains("generation header"),
+            "{error:#}"
+        );
+        stored.check().unwrap();
+    }
 }

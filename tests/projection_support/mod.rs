@@ -13,18 +13,48 @@ use serde_json::Value;
 
 #[derive(Default, Clone)]
 pub struct MemItems {
-    pub items: BTreeMap<ItemKey, Value>,
+    items: BTreeMap<ItemKey, Value>,
+    /// (collection, target) -> ids of the items naming target: the store's `ref` tree.
+    refs: BTreeMap<(Collection, String), BTreeSet<String>>,
 }
 
 impl MemItems {
     pub fn put(&mut self, collection: Collection, id: &str, value: Value) -> &mut Self {
-        self.items.insert(ItemKey::new(collection, id), value);
+        self.set(ItemKey::new(collection, id), Some(value));
         self
     }
 
     pub fn remove(&mut self, collection: Collection, id: &str) -> &mut Self {
-        self.items.remove(&ItemKey::new(collection, id));
+        self.set(ItemKey::new(collection, id), None);
         self
+    }
+
+    /// Puts (Some) or removes (None) an item, keeping the reverse references current.
+    pub fn set(&mut self, key: ItemKey, value: Option<Value>) {
+        if let Some(old) = self.items.remove(&key) {
+            for target in projection::references(&key, &old) {
+                if let Some(ids) = self.refs.get_mut(&(key.collection, target)) {
+                    ids.remove(&key.id);
+                }
+            }
+        }
+        if let Some(value) = value {
+            for target in projection::references(&key, &value) {
+                self.refs
+                    .entry((key.collection, target))
+                    .or_default()
+                    .insert(key.id.clone());
+            }
+            self.items.insert(key, value);
+        }
+    }
+
+    pub fn get(&self, key: &ItemKey) -> Option<&Value> {
+        self.items.get(key)
+    }
+
+    pub fn entries(&self) -> impl DoubleEndedIterator<Item = (&ItemKey, &Value)> {
+        self.items.iter()
     }
 }
 
@@ -35,21 +65,17 @@ impl ItemLookup for MemItems {
 
     fn ids(&self, collection: Collection, prefix: &str) -> Vec<String> {
         self.items
-            .keys()
-            .filter(|k| k.collection == collection && k.id.starts_with(prefix))
-            .map(|k| k.id.clone())
+            .range(ItemKey::new(collection, prefix)..)
+            .take_while(|(k, _)| k.collection == collection && k.id.starts_with(prefix))
+            .map(|(k, _)| k.id.clone())
             .collect()
     }
 
     fn referencing(&self, target: &str, collection: Collection) -> Vec<String> {
-        self.items
-            .iter()
-            .filter(|(k, v)| {
-                k.collection == collection
-                    && projection::references(k, v).iter().any(|t| t == target)
-            })
-            .map(|(k, _)| k.id.clone())
-            .collect()
+        self.refs
+            .get(&(collection, target.to_string()))
+            .map(|ids| ids.iter().cloned().collect())
+            .unwrap_or_default()
     }
 }
 
@@ -146,16 +172,19 @@ impl Incremental {
         }
     }
 
-    /// Applies one change (Some = upsert, None = remove) and re-projects what it affects.
+    /// Applies one change (Some = upsert, None = remove) and re-projects what it affects,
+    /// skipping the dependents when `affects_dependents` says they cannot change.
     pub fn apply(&mut self, key: ItemKey, value: Option<Value>) {
-        let mut affected: BTreeSet<Origin> = projection::dependents(&key, &self.items)
-            .into_iter()
-            .collect();
-        match value {
-            Some(v) => self.items.items.insert(key.clone(), v),
-            None => self.items.items.remove(&key),
-        };
-        affected.extend(projection::dependents(&key, &self.items));
+        let before = self.items.get(&key).cloned();
+        let mut affected: BTreeSet<Origin> = BTreeSet::new();
+        let reaches = projection::affects_dependents(&key, before.as_ref(), value.as_ref());
+        if reaches {
+            affected.extend(projection::dependents(&key, &self.items));
+        }
+        self.items.set(key.clone(), value);
+        if reaches {
+            affected.extend(projection::dependents(&key, &self.items));
+        }
         affected.insert(Origin::Item(key));
         for origin in affected {
             let records = projection::project(&origin, &self.items, &self.options);
@@ -415,6 +444,10 @@ pub fn tenant() -> MemItems {
             "directoryScopeId": "/administrativeUnits/au-1"
         }),
     );
+    // A role-assignable group holding a directory role: the assignment does not say it is a group.
+    m.put(Collection::DirectoryRoleAssignment, "dra-4", json!({
+        "id": "dra-4", "roleDefinitionId": GLOBAL_ADMIN, "principalId": ENG, "directoryScopeId": "/"
+    }));
     m.put(Collection::DirectoryRoleEligibility, "dre-1", json!({
         "id": "dre-1", "roleDefinitionId": GLOBAL_ADMIN, "principalId": BOB, "directoryScopeId": "/",
         "memberType": "Direct"

@@ -426,11 +426,14 @@ pub fn role_grant(
 
 /// The other items of `key`'s collection naming the same principal at the same scope.
 pub fn twins(key: &ItemKey, scope: &str, principal: &str, items: &dyn ItemLookup) -> Vec<String> {
-    let at_scope = items.referencing(scope, key.collection);
+    let at_scope: std::collections::BTreeSet<String> = items
+        .referencing(scope, key.collection)
+        .into_iter()
+        .collect();
     items
         .referencing(principal, key.collection)
         .into_iter()
-        .filter(|id| *id != key.id && at_scope.binary_search(id).is_ok())
+        .filter(|id| *id != key.id && at_scope.contains(id))
         .collect()
 }
 
@@ -470,16 +473,6 @@ pub fn management_group_subscriptions(mg: &Value) -> Vec<String> {
         .filter(|c| str_field(c, "type").is_some_and(|t| t.eq_ignore_ascii_case("/subscriptions")))
         .filter_map(|c| str_field(c, "name").map(str::to_ascii_lowercase))
         .collect()
-}
-
-/// The immediate management group a subscription item names (`managementGroupAncestorsChain`,
-/// nearest first).
-pub fn subscription_parent(sub: &Value) -> Option<String> {
-    sub.get("managementGroupAncestorsChain")?
-        .as_array()?
-        .first()
-        .and_then(|m| str_field(m, "name"))
-        .map(str::to_string)
 }
 
 fn tenant_parent(items: &dyn ItemLookup) -> Option<proto::ResourceId> {
@@ -525,8 +518,9 @@ pub fn subscription(
     items: &dyn ItemLookup,
     options: &ProjectionOptions,
 ) -> Vec<Record> {
-    let mut candidates: Vec<String> = subscription_parent(sub).into_iter().collect();
-    candidates.extend(items.referencing(&id.to_ascii_lowercase(), Collection::ManagementGroup));
+    // The management group that lists the subscription among its children (a `managementGroups`
+    // GET with `$expand=children`); a subscription item itself does not name its group.
+    let candidates = items.referencing(&id.to_ascii_lowercase(), Collection::ManagementGroup);
     let parent = parent_group(candidates, items)
         .map(|p| resource_id(MANAGEMENT_GROUP, &p))
         .or_else(|| tenant_parent(items));

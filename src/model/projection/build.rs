@@ -51,12 +51,12 @@ const RESOURCE_TYPES: [(&str, &str, Trait, bool); 13] = [
 ];
 
 /// The records of the static resource types. `container` is left out when containers are
-/// skipped, and the principal types that live in the external `.c1z` when principals are external.
+/// skipped. The principal types stay declared with external principals: grants still name
+/// principals of those types.
 pub fn resource_types(options: &ProjectionOptions) -> Vec<Record> {
     RESOURCE_TYPES
         .iter()
         .filter(|(id, ..)| !(options.skip_storage_containers && *id == CONTAINER))
-        .filter(|(id, ..)| !(options.external_principals && is_external_type(id)))
         .map(|(id, _, _, skip)| {
             let mut rt = resource_type(id);
             if *skip {
@@ -66,11 +66,6 @@ pub fn resource_types(options: &ProjectionOptions) -> Vec<Record> {
             Record::ResourceType(rt)
         })
         .collect()
-}
-
-/// The types that `--enable-sync-external-resources-via-baton-id` takes from the external `.c1z`.
-pub fn is_external_type(resource_type: &str) -> bool {
-    matches!(resource_type, USER | GROUP | MANAGED_IDENTITY)
 }
 
 /// A bare `ResourceType` (id, name, trait), as embedded in `Entitlement.grantable_to`.

@@ -698,14 +698,3 @@ pub fn directory_role_grant(
         metadata,
     ))]
 }
-
-/// The principal of a grant-bearing Entra item, by the item's own description of it.
-pub fn principal_id_of(key: &ItemKey, value: &Value) -> Option<String> {
-    let id = match key.collection {
-        Collection::GroupMember | Collection::GroupOwner | Collection::ServicePrincipalOwner => {
-            key.id.split_once('/').map(|(_, p)| p)
-        }
-        _ => str_field(value, "principalId"),
-    };
-    id.map(str::to_ascii_lowercase)
-}

@@ -66,9 +66,18 @@ pub fn resolve(
         Kind::User => user(id, items, options),
         Kind::Group => group(id, items, options),
         Kind::ServicePrincipal => service_principal(id, items, options),
-        Kind::Unknown => user(id, items, options)
-            .or_else(|| group(id, items, options))
-            .or_else(|| service_principal(id, items, options)),
+        // The kind is the collection that holds the object; external principals cannot help
+        // here, since an object held nowhere has no known type.
+        Kind::Unknown => {
+            let held = |c: Collection| items.item(&ItemKey::new(c, id)).is_some();
+            if held(Collection::User) {
+                user(id, items, options)
+            } else if held(Collection::Group) {
+                group(id, items, options)
+            } else {
+                service_principal(id, items, options)
+            }
+        }
     }
 }
 
