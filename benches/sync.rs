@@ -309,7 +309,12 @@ where
     writeln!(
         out,
         "| {label}{failed} | {calls} | {} | {} | {} | {secs:.2} | {peak_mb} |",
-        counts.graph_resource_units, counts.throttled, report.records_changed
+        counts.graph_resource_units,
+        counts.throttled,
+        report
+            .records_changed
+            .map(|n| n.to_string())
+            .unwrap_or_else(|| "untracked".into())
     )?;
     Ok(Measured {
         calls,

@@ -114,8 +114,13 @@ pub async fn status(config: &Config) -> anyhow::Result<()> {
     let now = time::OffsetDateTime::now_utc();
     println!("state dir: {}", config.state_dir.display());
     println!("records:");
-    for (table, count) in &status.records {
-        println!("  {table:?}: {count}");
+    match &status.records {
+        Some(records) => {
+            for (table, count) in records {
+                println!("  {table:?}: {count}");
+            }
+        }
+        None => println!("  not counted yet (counted by the first export)"),
     }
     println!("source items:");
     for (collection, count) in &status.items {
@@ -147,6 +152,8 @@ pub async fn status(config: &Config) -> anyhow::Result<()> {
             h.rounds,
             h.last_round_requests,
             h.last_round_records_changed
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| "untracked".into())
         ),
         None => println!("API calls spent: none recorded yet"),
     }
@@ -199,7 +206,7 @@ pub(crate) fn log_round(report: &RoundReport) {
         pages = report.pages,
         items_written = report.items_written,
         items_removed = report.items_removed,
-        records_changed = report.records_changed,
+        records_changed = ?report.records_changed,
         api_requests = report.api_requests,
         elapsed_ms = report.elapsed.as_millis() as u64,
         baselines = ?report.baselines,

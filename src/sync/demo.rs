@@ -131,7 +131,7 @@ async fn run_in(config: &Config, args: &DemoArgs, workdir: &Path) -> anyhow::Res
     let watched = bar.clone();
     engine.observe_pages(Box::new(move |page| {
         watched.inc(1);
-        watched.set_message(format!("{} (+{} records)", page.feed, page.records_changed));
+        watched.set_message(format!("{} (+{} items)", page.feed, page.changes));
     }));
     let report = engine.round(RoundKind::Poll).await?;
     bar.finish_and_clear();
@@ -302,7 +302,7 @@ struct Row {
     round: String,
     applied: String,
     calls: String,
-    records: usize,
+    records: String,
     seconds: f64,
     file: String,
 }
@@ -319,7 +319,10 @@ fn row(round: &str, applied: &str, report: &RoundReport, file: &Path) -> Row {
         round: round.to_string(),
         applied: applied.to_string(),
         calls,
-        records: report.records_changed,
+        records: report
+            .records_changed
+            .map(|n| n.to_string())
+            .unwrap_or_else(|| "-".to_string()),
         seconds: report.elapsed.as_secs_f64(),
         file: file.display().to_string(),
     }
@@ -333,7 +336,7 @@ fn print_table(rows: &[Row]) {
         width(&|r| r.round.len(), "round"),
         width(&|r| r.applied.len(), "changes applied"),
         width(&|r| r.calls.len(), "API calls"),
-        width(&|r| r.records.to_string().len(), "records changed"),
+        width(&|r| r.records.len(), "records changed"),
         width(&|r| r.file.len(), "written"),
     ];
     println!(

@@ -51,14 +51,31 @@ pub struct RoundReport {
     pub pages: usize,
     pub items_written: usize,
     pub items_removed: usize,
-    /// Baton records created, changed or removed.
-    pub records_changed: usize,
+    /// Baton records created, changed or removed; None when the store did not track them (no
+    /// export yet that a diff could start from, so nothing to compute a change log for).
+    pub records_changed: Option<usize>,
     /// Requests made this round (both APIs), and their split.
     pub api_requests: u64,
     pub graph_requests: u64,
     pub graph_resource_units: u64,
     pub arm_requests: u64,
     pub elapsed: Duration,
+}
+
+impl RoundReport {
+    /// A round that ran nothing changed nothing; any page whose records were not tracked makes
+    /// the round's count unknown.
+    fn add_records_changed(&mut self, page: Option<usize>) {
+        self.records_changed = match (self.records_changed, page) {
+            (Some(total), Some(page)) => Some(total + page),
+            _ => None,
+        };
+    }
+
+    /// Whether the round may have changed the access graph (unknown counts as yes).
+    pub fn changed_records(&self) -> bool {
+        self.records_changed != Some(0)
+    }
 }
 
 /// Totals of the client's request counters, read before and after a round.
@@ -146,7 +163,10 @@ impl Engine {
     pub async fn round(&self, kind: RoundKind) -> anyhow::Result<RoundReport> {
         let started = Instant::now();
         let before = (self.totals)();
-        let mut report = RoundReport::default();
+        let mut report = RoundReport {
+            records_changed: Some(0),
+            ..RoundReport::default()
+        };
         for feed in feeds::tenant_feeds() {
             if self.is_stopping() {
                 break;
@@ -205,7 +225,7 @@ impl Engine {
             )?;
             self.store.forget_feed(name)?;
             report.items_removed += outcome.items_removed;
-            report.records_changed += outcome.records_changed;
+            report.add_records_changed(outcome.records_changed);
         }
         Ok(())
     }
@@ -323,7 +343,7 @@ impl Engine {
             }
             report.items_written += outcome.items_written;
             report.items_removed += outcome.items_removed;
-            report.records_changed += outcome.records_changed;
+            report.add_records_changed(outcome.records_changed);
             if done {
                 self.store.end_round(&name, RoundOutcome::Completed)?;
                 if let Ok(mut pending) = self.pending_hints.lock() {
@@ -390,7 +410,7 @@ pub struct PageEvent<'a> {
     pub feed: &'a str,
     pub baseline: bool,
     pub changes: usize,
-    pub records_changed: usize,
+    pub records_changed: Option<usize>,
 }
 
 pub type PageObserver = Box<dyn Fn(&PageEvent<'_>) + Send + Sync>;

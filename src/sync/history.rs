@@ -15,7 +15,8 @@ pub struct History {
     pub graph_resource_units: u64,
     pub arm_requests: u64,
     pub last_round_requests: u64,
-    pub last_round_records_changed: u64,
+    /// None when the round's record changes were not tracked (before the first export).
+    pub last_round_records_changed: Option<u64>,
 }
 
 fn path(state_dir: &Path) -> PathBuf {
@@ -38,7 +39,7 @@ pub fn record_round(state_dir: &Path, report: &RoundReport) -> anyhow::Result<()
     let mut history = read(state_dir)?.unwrap_or_default();
     history.rounds += 1;
     history.last_round_requests = report.api_requests;
-    history.last_round_records_changed = report.records_changed as u64;
+    history.last_round_records_changed = report.records_changed.map(|n| n as u64);
     history.graph_requests += report.graph_requests;
     history.arm_requests += report.arm_requests;
     history.graph_resource_units += report.graph_resource_units;

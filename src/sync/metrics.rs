@@ -115,7 +115,8 @@ impl Metrics {
                 kind: kind.to_string(),
             })
             .inc();
-        self.records_changed.inc_by(report.records_changed as u64);
+        self.records_changed
+            .inc_by(report.records_changed.unwrap_or(0) as u64);
         for feed in report.failed.keys() {
             self.round_failures
                 .get_or_create(&FeedLabel { feed: feed.clone() })

@@ -152,15 +152,17 @@ async fn run_tick(
         .observe_round(label, &report, &client.counters());
     health.metrics.observe_store(&store.status()?);
     if tick == Tick::Reconcile {
-        health.metrics.observe_drift(report.records_changed);
-        if report.records_changed > 0 {
+        // The worker exports after its first round, so a reconciliation's changes are tracked.
+        let drift = report.records_changed.unwrap_or(0);
+        health.metrics.observe_drift(drift);
+        if drift > 0 {
             tracing::warn!(
-                records = report.records_changed,
+                records = drift,
                 "reconciliation found drift: the full re-read changed records the incremental rounds had not; it is repaired"
             );
         }
     }
-    if report.records_changed > 0 || !health.ready.load(Ordering::SeqCst) {
+    if report.changed_records() || !health.ready.load(Ordering::SeqCst) {
         export_after_round(config, store, false)?;
         health.metrics.observe_export();
     }

@@ -325,3 +325,36 @@ pub fn assert_no_differences(context: &str, problems: &[String]) {
 pub fn state_path(h: &Harness, name: &str) -> PathBuf {
     h.dir.path().join(name)
 }
+
+/// Every record of one sync of a `.c1z`, by table and external id, as the `data` bytes.
+pub fn c1z_sync_rows(path: &Path, sync_type: &str) -> BTreeMap<(Table, String), Vec<u8>> {
+    use baton_azure_delta::c1z::reader::C1zReader;
+    let reader = C1zReader::open(path).expect("c1z opens");
+    let sync = reader
+        .syncs()
+        .expect("syncs listed")
+        .into_iter()
+        .rev()
+        .find(|s| s.sync_type == sync_type)
+        .unwrap_or_else(|| panic!("{} has a {sync_type} sync", path.display()));
+    let mut rows = BTreeMap::new();
+    for table in Table::ALL {
+        for row in reader.rows(&sync.sync_id, table).expect("rows read") {
+            rows.insert((table, row.external_id), row.data);
+        }
+    }
+    rows
+}
+
+/// The records of a snapshot with a diff file's deletions removed and its upserts applied.
+pub fn apply_diff(
+    old: &BTreeMap<(Table, String), Vec<u8>>,
+    diff: &Path,
+) -> BTreeMap<(Table, String), Vec<u8>> {
+    let mut new = old.clone();
+    for key in c1z_sync_rows(diff, "partial_deletions").keys() {
+        new.remove(key);
+    }
+    new.extend(c1z_sync_rows(diff, "partial_upserts"));
+    new
+}
