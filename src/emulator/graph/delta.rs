@@ -219,23 +219,29 @@ fn check_token(
     if ctx.state.force_delta_resync.load(Ordering::SeqCst) {
         let since = *since.get_or_insert(now.unix_timestamp_nanos());
         if token.issued < since {
-            let mut serializer = url::form_urlencoded::Serializer::new(String::new());
+            let mut query = Vec::new();
             if let Some(sel) = &token.sel {
-                serializer.append_pair("$select", &sel.join(","));
+                query.push(format!(
+                    "$select={}",
+                    odata::encode_component(&sel.join(","))
+                ));
             }
             if let Some(ids) = &token.ids {
                 let clauses: Vec<String> = ids
                     .iter()
                     .map(|id| format!("id eq '{}'", Uuid::from_u128(*id)))
                     .collect();
-                serializer.append_pair("$filter", &clauses.join(" or "));
+                query.push(format!(
+                    "$filter={}",
+                    odata::encode_component(&clauses.join(" or "))
+                ));
             }
-            serializer.append_pair("$deltatoken", "");
+            query.push("$deltatoken=".to_string());
             let location = format!(
                 "{}/{}/{collection}/delta?{}",
                 ctx.base_url,
                 request.version,
-                serializer.finish()
+                query.join("&")
             );
             return Err(GraphError::new(
                 StatusCode::GONE,
