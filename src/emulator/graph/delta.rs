@@ -100,6 +100,19 @@ pub fn handle(
             .filter(|p| !p.is_empty())
             .collect::<Vec<_>>()
     });
+    // `$expand=members` (the groups tutorial's form) tracks members like `$select=members`.
+    let select_in_url = match raw.get("$expand").map(String::as_str) {
+        None => select_in_url,
+        Some("members") if kind == DeltaKind::Group => select_in_url.map(|mut sel| {
+            sel.push("members".to_string());
+            sel
+        }),
+        Some(other) => {
+            return Err(GraphError::bad_request(format!(
+                "$expand={other} is not supported on this delta query."
+            )));
+        }
+    };
     let ids_in_url = raw.get("$filter").map(|f| id_filter(f, kind)).transpose()?;
 
     let tenant = ctx.state.read_tenant();
@@ -319,8 +332,12 @@ fn relation_selected(kind: DeltaKind, relation: LinkRelation, sel: Option<&[Stri
     };
     match sel {
         Some(sel) => sel.iter().any(|s| s.eq_ignore_ascii_case(name)),
-        // directoryRoles report members without being asked; groups only when selected.
-        None => kind == DeltaKind::DirectoryRole && relation == LinkRelation::Member,
+        // Without `$select`, groups and directory roles report their members
+        // (https://learn.microsoft.com/en-us/graph/delta-query-groups); owners only when selected.
+        None => {
+            matches!(kind, DeltaKind::Group | DeltaKind::DirectoryRole)
+                && relation == LinkRelation::Member
+        }
     }
 }
 
