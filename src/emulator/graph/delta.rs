@@ -456,8 +456,12 @@ fn container_links(
     id: Uuid,
     token: &DeltaToken,
     changes: Option<&ContainerChanges>,
-) -> Vec<(u8, Value)> {
+    offset: usize,
+    limit: usize,
+) -> (Vec<(u8, Value)>, usize) {
     let sel = token.sel.as_deref();
+    // Only the requested slice is rendered: a group of 100,000+ members is served 500 links
+    // at a time, and rendering all of them for every page would be quadratic.
     if token.full {
         let (members, owners): (&[Uuid], &[Uuid]) = match kind {
             DeltaKind::Group => tenant
@@ -472,23 +476,38 @@ fn container_links(
                 .unwrap_or_default(),
             _ => (&[], &[]),
         };
-        let mut out = Vec::new();
-        if relation_selected(kind, LinkRelation::Member, sel) {
-            out.extend(members.iter().map(|m| (0, link_entry(tenant, *m, true))));
-        }
-        if relation_selected(kind, LinkRelation::Owner, sel) {
-            out.extend(owners.iter().map(|o| (1, link_entry(tenant, *o, true))));
-        }
-        out
+        let members = if relation_selected(kind, LinkRelation::Member, sel) {
+            members
+        } else {
+            &[]
+        };
+        let owners = if relation_selected(kind, LinkRelation::Owner, sel) {
+            owners
+        } else {
+            &[]
+        };
+        let total = members.len() + owners.len();
+        let slice = members
+            .iter()
+            .map(|m| (0u8, *m))
+            .chain(owners.iter().map(|o| (1u8, *o)))
+            .skip(offset)
+            .take(limit)
+            .map(|(rel, target)| (rel, link_entry(tenant, target, true)))
+            .collect();
+        (slice, total)
     } else {
-        changes
-            .map(|c| {
-                c.links
-                    .iter()
-                    .map(|((rel, target), added)| (*rel, link_entry(tenant, *target, *added)))
-                    .collect()
-            })
-            .unwrap_or_default()
+        let Some(c) = changes else {
+            return (Vec::new(), 0);
+        };
+        let slice = c
+            .links
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .map(|((rel, target), added)| (*rel, link_entry(tenant, *target, *added)))
+            .collect();
+        (slice, c.links.len())
     }
 }
 
@@ -641,10 +660,10 @@ fn serve_page(
             _ => 0,
         };
         let container_changes = changes.get(&id);
-        let all_links = container_links(tenant, kind, id, &token, container_changes);
-        let remaining = &all_links[offset.min(all_links.len())..];
         let room = MAX_LINKS_PER_PAGE - links_used;
-        let slice = &remaining[..remaining.len().min(room)];
+        let (slice, total) =
+            container_links(tenant, kind, id, &token, container_changes, offset, room);
+        let remaining = total.saturating_sub(offset);
         value.push(entry(
             tenant,
             kind,
@@ -652,11 +671,11 @@ fn serve_page(
             &token,
             minimal,
             container_changes,
-            slice,
+            &slice,
         ));
         objects += 1;
         links_used += slice.len();
-        if slice.len() < remaining.len() {
+        if slice.len() < remaining {
             next_partial = Some((id.as_u128(), offset + slice.len()));
             break;
         }
