@@ -36,6 +36,12 @@ async fn ca_is_written_as_pem_and_token_has_documented_fields() {
             .as_str()
             .is_some_and(|t| t.split('.').count() == 3)
     );
+    let counts = h.emulator.control().request_counts();
+    assert_eq!(
+        counts.by_api.get("token"),
+        Some(&1),
+        "token requests are counted: {counts:?}"
+    );
 }
 
 #[tokio::test]

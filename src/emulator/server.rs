@@ -117,8 +117,12 @@ impl Emulator {
             issuer: issuer.clone(),
             base_url: url_of(arm_addr),
         });
-        let authority_router =
-            token::router(issuer).merge(control_http::router(Control::new(state.clone())));
+        let authority_router = token::router(issuer)
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                count_token_requests,
+            ))
+            .merge(control_http::router(Control::new(state.clone())));
         let graph_router = Router::new().fallback(graph::serve).with_state(graph_ctx);
         let arm_router = Router::new().fallback(arm::serve).with_state(arm_ctx);
 
@@ -217,6 +221,20 @@ impl Drop for Emulator {
             handle.shutdown();
         }
     }
+}
+
+/// Token requests are counted with Graph's and ARM's, so tests can see a client cache its tokens.
+async fn count_token_requests(
+    axum::extract::State(state): axum::extract::State<Arc<EmulatorState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let endpoint = format!("{} /{{tenant}}/oauth2/v2.0/token", request.method());
+    let response = next.run(request).await;
+    state
+        .meter
+        .record("token", endpoint, response.status().as_u16());
+    response
 }
 
 /// Runs an emulator until Ctrl-C, printing what a worker needs to connect to it. The client
