@@ -289,3 +289,70 @@ async fn minimal_responses_latest_tokens_expiry_and_forced_resync() {
     assert_eq!(expired.status, 400);
     assert_eq!(expired.body["error"]["code"], "syncStateNotFound");
 }
+
+#[tokio::test]
+async fn service_principal_and_directory_role_rounds_cover_every_object() {
+    let h = Harness::start(TenantSpec::small()).await;
+    let (sps, roles) = h.emulator.control().with_tenant(|t| {
+        let sps: BTreeSet<String> = t
+            .service_principals
+            .keys()
+            .map(|id| id.to_string())
+            .collect();
+        let roles: BTreeMap<String, BTreeSet<String>> = t
+            .directory_roles
+            .values()
+            .map(|r| {
+                (
+                    r.id.to_string(),
+                    r.members.iter().map(|m| m.to_string()).collect(),
+                )
+            })
+            .collect();
+        (sps, roles)
+    });
+    let (pages, _) = round(
+        &h,
+        "/v1.0/servicePrincipals/delta?$select=id,appId,displayName,servicePrincipalType",
+        &[],
+    )
+    .await;
+    let seen: BTreeSet<String> = items(&pages)
+        .iter()
+        .filter_map(|s| s["id"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(seen, sps);
+    assert!(
+        items(&pages)
+            .iter()
+            .all(|s| s["servicePrincipalType"].is_string())
+    );
+
+    assert!(
+        !roles.is_empty(),
+        "the tenant has activated directory roles"
+    );
+    let (pages, _) = round(&h, "/v1.0/directoryRoles/delta", &[]).await;
+    let mut seen: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for role in items(&pages) {
+        let members = seen
+            .entry(role["id"].as_str().expect("id").to_string())
+            .or_default();
+        for m in role["members@delta"].as_array().into_iter().flatten() {
+            members.insert(m["id"].as_str().expect("member id").to_string());
+        }
+    }
+    assert_eq!(seen, roles);
+
+    let unknown = h.graph_get("/v1.0/applications/delta", &[]).await;
+    assert_eq!(unknown.status, 400);
+    let too_many: Vec<String> = (0..51)
+        .map(|i| format!("id eq '{}'", uuid::Uuid::from_u128(i)))
+        .collect();
+    let filter =
+        url::form_urlencoded::byte_serialize(too_many.join(" or ").as_bytes()).collect::<String>();
+    let refused = h
+        .graph_get(&format!("/v1.0/users/delta?$filter={filter}"), &[])
+        .await;
+    assert_eq!(refused.status, 400, "users delta takes at most 50 ids");
+}
