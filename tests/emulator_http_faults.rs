@@ -226,6 +226,19 @@ async fn http_control_surface_changes_the_tenant_and_reads_counters() {
         "the expected graph has the new membership"
     );
 
+    let new_user = uuid::Uuid::new_v4();
+    let create = json!({"change": "create_user", "id": new_user, "user_principal_name": "new.person@example.test", "display_name": "New Person"});
+    let created = h
+        .http
+        .post(format!("{base}/changes"))
+        .json(&create)
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(created.status().as_u16(), 204);
+    let fetched = h.graph_get(&format!("/v1.0/users/{new_user}"), &[]).await;
+    assert_eq!(fetched.body["displayName"], "New Person");
+
     let advance = h
         .http
         .post(format!("{base}/clock/advance"))

@@ -122,7 +122,7 @@ impl Emulator {
                 state.clone(),
                 count_token_requests,
             ))
-            .merge(control_http::router(Control::new(state.clone())));
+            .merge(control_http::router(state.clone()));
         let graph_router = Router::new().fallback(graph::serve).with_state(graph_ctx);
         let arm_router = Router::new().fallback(arm::serve).with_state(arm_ctx);
 
