@@ -558,7 +558,7 @@ fn rbac_writes_reach_the_activity_log_later_and_scopes_cascade() {
         (sub, mg, *t.users.keys().next().expect("user"))
     });
     let before = control.with_tenant(|t| t.activity_log.len());
-    let name = Uuid::from_u128(0x5eed_0000_0000_4000_8000_000000000001);
+    let name = Uuid::from_u128(0x5eed0000_0000_4000_8000_000000000001);
     control
         .apply(TenantChange::CreateResourceGroup {
             subscription: sub,
@@ -576,7 +576,7 @@ fn rbac_writes_reach_the_activity_log_later_and_scopes_cascade() {
         })
         .expect("valid assignment");
     let duplicate = control.apply(TenantChange::CreateRoleAssignment {
-        name: Uuid::from_u128(0x5eed_0000_0000_4000_8000_000000000002),
+        name: Uuid::from_u128(0x5eed0000_0000_4000_8000_000000000002),
         scope: format!("/subscriptions/{sub}/resourceGroups/rg-Temp"),
         role_definition: READER,
         principal: user,
@@ -584,7 +584,7 @@ fn rbac_writes_reach_the_activity_log_later_and_scopes_cascade() {
     });
     assert!(duplicate.is_err(), "same scope, role and principal twice");
     let missing = control.apply(TenantChange::CreateRoleAssignment {
-        name: Uuid::from_u128(0x5eed_0000_0000_4000_8000_000000000003),
+        name: Uuid::from_u128(0x5eed0000_0000_4000_8000_000000000003),
         scope: format!("/subscriptions/{sub}/resourceGroups/rg-nope"),
         role_definition: READER,
         principal: user,
@@ -626,7 +626,7 @@ fn rbac_writes_reach_the_activity_log_later_and_scopes_cascade() {
     // Management-group writes go to the tenant's log, not a subscription's.
     control
         .apply(TenantChange::CreateRoleAssignment {
-            name: Uuid::from_u128(0x5eed_0000_0000_4000_8000_000000000004),
+            name: Uuid::from_u128(0x5eed0000_0000_4000_8000_000000000004),
             scope: format!("/providers/Microsoft.Management/managementGroups/{mg}"),
             role_definition: READER,
             principal: user,
