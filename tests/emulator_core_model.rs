@@ -762,3 +762,45 @@ fn million_user_tenant_generation_benchmark() {
         }
     );
 }
+
+/// The independence rule: nothing under src/emulator may use the worker's client,
+/// feeds, store or projection, or the expected graph would agree with the worker by design.
+#[test]
+fn emulator_shares_no_code_with_the_worker() {
+    fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir)
+            .expect("src/emulator is readable")
+            .flatten()
+        {
+            let path = entry.path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    sources(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/emulator"),
+        &mut files,
+    );
+    assert!(files.len() >= 5, "found the emulator sources: {files:?}");
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("readable source");
+        for forbidden in [
+            "crate::azure",
+            "crate::feeds",
+            "crate::store",
+            "crate::model::projection",
+            "baton_azure_delta::azure",
+            "baton_azure_delta::feeds",
+        ] {
+            assert!(
+                !text.contains(forbidden),
+                "{} uses {forbidden}",
+                file.display()
+            );
+        }
+    }
+}
