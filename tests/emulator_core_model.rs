@@ -744,9 +744,16 @@ fn million_user_tenant_generation_benchmark() {
         line("VmRSS"),
         line("VmHWM"),
     );
+    let config = EmulatorConfig::new(spec, std::env::temp_dir());
+    let control = Control::new(Arc::new(EmulatorState::new(tenant, &config)));
     let started = std::time::Instant::now();
-    let graph =
-        baton_azure_delta::emulator::ExpectedGraph::compute(&tenant, &ExpectedOptions::default());
+    let summary = control.random_churn(1, 0.01);
+    println!(
+        "churn of 1% of users: {summary:?} in {:.2?}",
+        started.elapsed()
+    );
+    let started = std::time::Instant::now();
+    let graph = control.expected_graph(&ExpectedOptions::default());
     println!(
         "expected graph: {} resources, {} entitlements, {} grants in {:.2?} | {}",
         graph.resources.len(),
@@ -803,4 +810,26 @@ fn emulator_shares_no_code_with_the_worker() {
             );
         }
     }
+}
+
+/// The smallest tenant the spec allows still generates and has a consistent access graph.
+#[test]
+fn ten_user_tenant_is_consistent() {
+    let t = TenantSpec::with_users(10)
+        .generate()
+        .expect("10 users is allowed");
+    assert_eq!(t.users.len(), 10);
+    assert!(t.groups.values().all(|g| {
+        g.members
+            .iter()
+            .all(|m| t.directory_object_kind(*m).is_some())
+    }));
+    let g = baton_azure_delta::emulator::ExpectedGraph::compute(&t, &ExpectedOptions::default());
+    assert!(
+        g.grants
+            .values()
+            .all(|grant| g.entitlements.contains_key(&grant.entitlement)
+                && g.resources.contains_key(&grant.principal))
+    );
+    assert!(g.resources.keys().any(|k| k.starts_with("container:")));
 }
