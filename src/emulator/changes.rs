@@ -539,10 +539,10 @@ pub fn apply_to(
             principal,
             access,
         } => {
-            if !tenant
+            if tenant
                 .groups
                 .get(&group)
-                .is_some_and(|g| g.deleted.is_none())
+                .is_none_or(|g| g.deleted.is_some())
             {
                 return Err(TenantError::NotFound {
                     kind: "group",
@@ -910,10 +910,10 @@ fn update_user(tenant: &mut Tenant, id: Uuid, patch: UserPatch) -> Result<(), Te
     }
     if let Some(manager) = patch.manager
         && (manager == id
-            || !tenant
+            || tenant
                 .users
                 .get(&manager)
-                .is_some_and(|m| m.deleted.is_none()))
+                .is_none_or(|m| m.deleted.is_some()))
     {
         return Err(TenantError::Invalid(format!(
             "manager {manager} of user {id} is not another live user"

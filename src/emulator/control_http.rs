@@ -23,17 +23,25 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
+use std::sync::Arc;
+
+use super::EmulatorState;
 use super::changes::{Control, TenantChange, UserPatch};
 use super::expected::ExpectedOptions;
 use super::faults::FaultConfig;
-use super::tenant::{ArmPrincipalType, GroupAccess};
+use super::tenant::{ArmPrincipalType, Group, GroupAccess, Mailbox, User, UserType};
 
-pub fn router(control: Control) -> Router {
+/// The control routes, served on the authority host.
+pub fn router(state: Arc<EmulatorState>) -> Router {
+    let control = Control::new(state.clone());
     Router::new()
         .route("/_emulator/counts", get(counts))
         .route("/_emulator/counts/reset", post(reset_counts))
         .route("/_emulator/clock/advance", post(advance_clock))
-        .route("/_emulator/changes", post(apply_change))
+        .route(
+            "/_emulator/changes",
+            post(move |body: bytes::Bytes| apply_change(state.clone(), body)),
+        )
         .route("/_emulator/churn", post(churn))
         .route("/_emulator/expected", get(expected))
         .route("/_emulator/faults", put(set_faults))
@@ -189,11 +197,32 @@ async fn expected(
     .into_response()
 }
 
-/// The changes the HTTP surface accepts: every [`TenantChange`] that names existing objects
-/// (creating users, groups and service principals needs whole objects and stays in Rust).
+/// The changes the HTTP surface accepts: every [`TenantChange`] except creating service
+/// principals, with users and groups created from their essential fields.
 #[derive(Deserialize, Debug)]
 #[serde(tag = "change", rename_all = "snake_case", deny_unknown_fields)]
 pub enum HttpChange {
+    /// A member (or guest) user with a mailbox of type `user`.
+    CreateUser {
+        id: Uuid,
+        user_principal_name: String,
+        display_name: String,
+        #[serde(default)]
+        mail: Option<String>,
+        #[serde(default)]
+        guest: bool,
+    },
+    /// A security group, or a Microsoft 365 group with `unified`.
+    CreateGroup {
+        id: Uuid,
+        display_name: String,
+        #[serde(default)]
+        unified: bool,
+        #[serde(default)]
+        members: Vec<Uuid>,
+        #[serde(default)]
+        owners: Vec<Uuid>,
+    },
     UpdateUser {
         id: Uuid,
         display_name: Option<String>,
@@ -371,12 +400,61 @@ fn principal_type(text: &str) -> Result<ArmPrincipalType, String> {
     })
 }
 
-impl TryFrom<HttpChange> for TenantChange {
-    type Error = String;
-
-    fn try_from(change: HttpChange) -> Result<TenantChange, String> {
+impl HttpChange {
+    /// The Rust change this stands for; `now` stamps created objects.
+    fn into_tenant_change(self, now: time::OffsetDateTime) -> Result<TenantChange, String> {
         use HttpChange as H;
-        Ok(match change {
+        Ok(match self {
+            H::CreateUser {
+                id,
+                user_principal_name,
+                display_name,
+                mail,
+                guest,
+            } => TenantChange::CreateUser(Box::new(User {
+                id,
+                user_principal_name,
+                mail,
+                display_name,
+                given_name: None,
+                surname: None,
+                account_enabled: true,
+                user_type: if guest {
+                    UserType::Guest
+                } else {
+                    UserType::Member
+                },
+                employee_id: None,
+                created: now,
+                manager: None,
+                on_premises_sync_enabled: false,
+                mailbox: Mailbox::User,
+                last_sign_in: None,
+                deleted: None,
+            })),
+            H::CreateGroup {
+                id,
+                display_name,
+                unified,
+                members,
+                owners,
+            } => TenantChange::CreateGroup(Box::new(Group {
+                id,
+                display_name,
+                description: None,
+                mail_enabled: unified,
+                security_enabled: !unified,
+                group_types: if unified {
+                    vec!["Unified".to_string()]
+                } else {
+                    Vec::new()
+                },
+                on_premises_sync_enabled: false,
+                created: now,
+                members,
+                owners,
+                deleted: None,
+            })),
             H::UpdateUser {
                 id,
                 display_name,
@@ -603,16 +681,16 @@ impl TryFrom<HttpChange> for TenantChange {
     }
 }
 
-async fn apply_change(State(control): State<Control>, body: bytes::Bytes) -> Response {
+async fn apply_change(state: Arc<EmulatorState>, body: bytes::Bytes) -> Response {
     let change: HttpChange = match serde_json::from_slice(&body) {
         Ok(c) => c,
         Err(err) => return bad_request(format!("not a change: {err}")),
     };
-    let change = match TenantChange::try_from(change) {
+    let change = match change.into_tenant_change(state.clock.now()) {
         Ok(c) => c,
         Err(message) => return bad_request(message),
     };
-    match control.apply(change) {
+    match Control::new(state).apply(change) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(err) => bad_request(format!("{err:#}")),
     }

@@ -654,9 +654,16 @@ impl Generator<'_> {
             } else {
                 self.long_tail(1, cap)
             };
-            let on_premises = index >= self.spec.huge_groups
-                && self.rng.random_bool(self.spec.on_premises_group_share);
-            let unified = !on_premises && self.rng.random_bool(self.spec.unified_group_share);
+            // The first two regular groups are one of each special kind, so even a tiny tenant
+            // has both.
+            let regular = index.checked_sub(self.spec.huge_groups);
+            let on_premises = regular == Some(0)
+                || (regular.is_some_and(|r| r > 1)
+                    && self.rng.random_bool(self.spec.on_premises_group_share));
+            let unified = regular == Some(1)
+                || (!on_premises
+                    && regular.is_some_and(|r| r > 1)
+                    && self.rng.random_bool(self.spec.unified_group_share));
             let members = sample_distinct(&mut self.rng, &self.user_ids, size);
             let owners = if on_premises {
                 Vec::new()
@@ -1213,11 +1220,18 @@ impl Generator<'_> {
         let mut seen = HashSet::new();
         let mut placed = 0;
         let mut attempts = 0;
-        // Every scope gets one assignment before the rest are spread at random, so every scope
-        // kind is covered.
+        // One assignment at the first scope of each kind (root, management group, subscription,
+        // resource group, storage account, container, other resource), then the rest at random.
+        let mut kinds_seen = HashSet::new();
+        let first_of_each_kind: Vec<usize> = scopes
+            .iter()
+            .enumerate()
+            .filter(|(_, (scope, _))| kinds_seen.insert(scope_kind(scope)))
+            .map(|(index, _)| index)
+            .collect();
         while placed < self.spec.role_assignments && attempts < self.spec.role_assignments * 4 {
-            let scope_index = if attempts < scopes.len() {
-                attempts
+            let scope_index = if attempts < first_of_each_kind.len() {
+                first_of_each_kind[attempts]
             } else {
                 self.rng.random_range(0..scopes.len())
             };
@@ -1333,6 +1347,26 @@ impl Generator<'_> {
                 },
             );
         }
+    }
+}
+
+/// What kind of ARM scope a scope string names, for spreading assignments over every kind.
+fn scope_kind(scope: &str) -> &'static str {
+    let lower = scope.to_ascii_lowercase();
+    if lower == "/" {
+        "root"
+    } else if lower.starts_with("/providers/microsoft.management/") {
+        "management group"
+    } else if lower.contains("/blobservices/default/containers/") {
+        "container"
+    } else if lower.contains("/microsoft.storage/storageaccounts/") {
+        "storage account"
+    } else if lower.contains("/providers/") {
+        "resource"
+    } else if lower.contains("/resourcegroups/") {
+        "resource group"
+    } else {
+        "subscription"
     }
 }
 

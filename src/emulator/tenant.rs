@@ -25,7 +25,7 @@ pub struct Organization {
 }
 
 /// What kind of mailbox a user has; `None` makes `users/{id}/mailboxSettings` answer 404.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Mailbox {
     None,
     User,
@@ -51,7 +51,7 @@ impl Mailbox {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum UserType {
     Member,
     Guest,
@@ -114,7 +114,7 @@ impl Group {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ServicePrincipalType {
     Application,
     ManagedIdentity,
@@ -142,7 +142,7 @@ pub struct AppRole {
     pub is_enabled: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PrincipalKind {
     User,
     Group,
@@ -250,7 +250,7 @@ pub struct DirectoryRole {
     pub members: Vec<Uuid>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum GroupAccess {
     Member,
     Owner,
@@ -357,7 +357,7 @@ impl ArmResource {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RoleType {
     BuiltIn,
     Custom,
@@ -377,7 +377,7 @@ pub struct RoleDefinition {
 }
 
 /// ARM's `principalType` on role assignments and eligibilities.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ArmPrincipalType {
     User,
     Group,
@@ -529,7 +529,7 @@ pub struct ObjectChangeEntry {
 }
 
 /// Which link list of a group or directory role changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LinkRelation {
     Member,
     Owner,
@@ -643,7 +643,7 @@ impl Journal {
 // ---- The tenant ----
 
 /// What a directory object id names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DirectoryObjectKind {
     User,
     Group,

@@ -129,7 +129,12 @@ fn event_json(tenant_id: &str, e: &ActivityLogEvent) -> Value {
     };
     let ticks = (e.event_timestamp.unix_timestamp_nanos() / 100) + 621_355_968_000_000_000;
     json!({
-        "authorization": {"action": e.operation_name, "scope": e.resource_id},
+        "authorization": {"action": e.operation_name, "role": "Owner", "scope": e.resource_id},
+        "httpRequest": {
+            "clientRequestId": e.correlation_id.to_string(),
+            "clientIpAddress": "127.0.0.1",
+            "method": if verb == "delete" { "DELETE" } else { "PUT" },
+        },
         "caller": e.caller,
         "channels": "Operation",
         "claims": {"appid": e.caller, "http://schemas.microsoft.com/identity/claims/tenantid": tenant_id},

@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 
 use crate::emulator::EmulatorState;
 use crate::emulator::faults::{self, FaultOutcome};
+use crate::emulator::graph::odata::encode_component;
 use crate::emulator::quota::{self, Admission, ArmOperation};
 use crate::emulator::tenant::Tenant;
 use crate::emulator::token::{Audience, AuthFailure, TokenIssuer};
@@ -153,16 +154,19 @@ pub fn page(
             .filter(|(k, _)| !k.eq_ignore_ascii_case("$skiptoken"))
             .collect();
         pairs.sort();
-        let mut serializer = url::form_urlencoded::Serializer::new(String::new());
-        for (k, v) in pairs {
-            serializer.append_pair(k, v);
-        }
-        serializer.append_pair("$skiptoken", &URL_SAFE_NO_PAD.encode(end.to_string()));
+        let mut query: Vec<String> = pairs
+            .into_iter()
+            .map(|(k, v)| format!("{}={}", encode_component(k), encode_component(v)))
+            .collect();
+        query.push(format!(
+            "$skiptoken={}",
+            URL_SAFE_NO_PAD.encode(end.to_string())
+        ));
         body["nextLink"] = json!(format!(
             "{}{}?{}",
             ctx.base_url,
             request.path,
-            serializer.finish()
+            query.join("&")
         ));
     }
     Ok(ArmReply::ok(body))

@@ -166,7 +166,9 @@ pub fn get_entities(ctx: &ArmContext, request: &ArmRequest) -> Result<ArmReply, 
         let Some(start) = start else {
             return (Vec::new(), Vec::new());
         };
-        let names = tenant.management_group_ancestors(start);
+        // ARM lists the chain from the root down to the direct parent.
+        let mut names = tenant.management_group_ancestors(start);
+        names.reverse();
         let display = names
             .iter()
             .map(|n| {
@@ -182,6 +184,27 @@ pub fn get_entities(ctx: &ArmContext, request: &ArmRequest) -> Result<ArmReply, 
     let mut items = Vec::new();
     for g in tenant.management_groups.values() {
         let (names, display) = chain(g.parent.as_deref());
+        let child_groups = tenant
+            .management_groups
+            .values()
+            .filter(|c| c.parent.as_deref() == Some(g.name.as_str()))
+            .count();
+        let child_subscriptions = tenant
+            .subscriptions
+            .values()
+            .filter(|s| s.management_group == g.name)
+            .count();
+        let under = |start: &str| tenant.management_group_ancestors(start).contains(&g.name);
+        let descendants = tenant
+            .management_groups
+            .values()
+            .filter(|c| c.name != g.name && under(&c.name))
+            .count()
+            + tenant
+                .subscriptions
+                .values()
+                .filter(|s| under(&s.management_group))
+                .count();
         items.push(json!({
             "id": management_group_scope(&g.name),
             "type": "Microsoft.Management/managementGroups",
@@ -194,6 +217,9 @@ pub fn get_entities(ctx: &ArmContext, request: &ArmRequest) -> Result<ArmReply, 
                 "inheritedPermissions": "view",
                 "parentNameChain": names,
                 "parentDisplayNameChain": display,
+                "numberOfDescendants": descendants,
+                "numberOfChildren": child_groups + child_subscriptions,
+                "numberOfChildGroups": child_groups,
             }
         }));
     }

@@ -100,6 +100,19 @@ pub fn handle(
             .filter(|p| !p.is_empty())
             .collect::<Vec<_>>()
     });
+    // `$expand=members` (the groups tutorial's form) tracks members like `$select=members`.
+    let select_in_url = match raw.get("$expand").map(String::as_str) {
+        None => select_in_url,
+        Some("members") if kind == DeltaKind::Group => select_in_url.map(|mut sel| {
+            sel.push("members".to_string());
+            sel
+        }),
+        Some(other) => {
+            return Err(GraphError::bad_request(format!(
+                "$expand={other} is not supported on this delta query."
+            )));
+        }
+    };
     let ids_in_url = raw.get("$filter").map(|f| id_filter(f, kind)).transpose()?;
 
     let tenant = ctx.state.read_tenant();
@@ -219,23 +232,29 @@ fn check_token(
     if ctx.state.force_delta_resync.load(Ordering::SeqCst) {
         let since = *since.get_or_insert(now.unix_timestamp_nanos());
         if token.issued < since {
-            let mut serializer = url::form_urlencoded::Serializer::new(String::new());
+            let mut query = Vec::new();
             if let Some(sel) = &token.sel {
-                serializer.append_pair("$select", &sel.join(","));
+                query.push(format!(
+                    "$select={}",
+                    odata::encode_component(&sel.join(","))
+                ));
             }
             if let Some(ids) = &token.ids {
                 let clauses: Vec<String> = ids
                     .iter()
                     .map(|id| format!("id eq '{}'", Uuid::from_u128(*id)))
                     .collect();
-                serializer.append_pair("$filter", &clauses.join(" or "));
+                query.push(format!(
+                    "$filter={}",
+                    odata::encode_component(&clauses.join(" or "))
+                ));
             }
-            serializer.append_pair("$deltatoken", "");
+            query.push("$deltatoken=".to_string());
             let location = format!(
                 "{}/{}/{collection}/delta?{}",
                 ctx.base_url,
                 request.version,
-                serializer.finish()
+                query.join("&")
             );
             return Err(GraphError::new(
                 StatusCode::GONE,
@@ -313,8 +332,12 @@ fn relation_selected(kind: DeltaKind, relation: LinkRelation, sel: Option<&[Stri
     };
     match sel {
         Some(sel) => sel.iter().any(|s| s.eq_ignore_ascii_case(name)),
-        // directoryRoles report members without being asked; groups only when selected.
-        None => kind == DeltaKind::DirectoryRole && relation == LinkRelation::Member,
+        // Without `$select`, groups and directory roles report their members
+        // (https://learn.microsoft.com/en-us/graph/delta-query-groups); owners only when selected.
+        None => {
+            matches!(kind, DeltaKind::Group | DeltaKind::DirectoryRole)
+                && relation == LinkRelation::Member
+        }
     }
 }
 
@@ -433,8 +456,12 @@ fn container_links(
     id: Uuid,
     token: &DeltaToken,
     changes: Option<&ContainerChanges>,
-) -> Vec<(u8, Value)> {
+    offset: usize,
+    limit: usize,
+) -> (Vec<(u8, Value)>, usize) {
     let sel = token.sel.as_deref();
+    // Only the requested slice is rendered: a group of 100,000+ members is served 500 links
+    // at a time, and rendering all of them for every page would be quadratic.
     if token.full {
         let (members, owners): (&[Uuid], &[Uuid]) = match kind {
             DeltaKind::Group => tenant
@@ -449,23 +476,38 @@ fn container_links(
                 .unwrap_or_default(),
             _ => (&[], &[]),
         };
-        let mut out = Vec::new();
-        if relation_selected(kind, LinkRelation::Member, sel) {
-            out.extend(members.iter().map(|m| (0, link_entry(tenant, *m, true))));
-        }
-        if relation_selected(kind, LinkRelation::Owner, sel) {
-            out.extend(owners.iter().map(|o| (1, link_entry(tenant, *o, true))));
-        }
-        out
+        let members = if relation_selected(kind, LinkRelation::Member, sel) {
+            members
+        } else {
+            &[]
+        };
+        let owners = if relation_selected(kind, LinkRelation::Owner, sel) {
+            owners
+        } else {
+            &[]
+        };
+        let total = members.len() + owners.len();
+        let slice = members
+            .iter()
+            .map(|m| (0u8, *m))
+            .chain(owners.iter().map(|o| (1u8, *o)))
+            .skip(offset)
+            .take(limit)
+            .map(|(rel, target)| (rel, link_entry(tenant, target, true)))
+            .collect();
+        (slice, total)
     } else {
-        changes
-            .map(|c| {
-                c.links
-                    .iter()
-                    .map(|((rel, target), added)| (*rel, link_entry(tenant, *target, *added)))
-                    .collect()
-            })
-            .unwrap_or_default()
+        let Some(c) = changes else {
+            return (Vec::new(), 0);
+        };
+        let slice = c
+            .links
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .map(|((rel, target), added)| (*rel, link_entry(tenant, *target, *added)))
+            .collect();
+        (slice, c.links.len())
     }
 }
 
@@ -618,10 +660,10 @@ fn serve_page(
             _ => 0,
         };
         let container_changes = changes.get(&id);
-        let all_links = container_links(tenant, kind, id, &token, container_changes);
-        let remaining = &all_links[offset.min(all_links.len())..];
         let room = MAX_LINKS_PER_PAGE - links_used;
-        let slice = &remaining[..remaining.len().min(room)];
+        let (slice, total) =
+            container_links(tenant, kind, id, &token, container_changes, offset, room);
+        let remaining = total.saturating_sub(offset);
         value.push(entry(
             tenant,
             kind,
@@ -629,11 +671,11 @@ fn serve_page(
             &token,
             minimal,
             container_changes,
-            slice,
+            &slice,
         ));
         objects += 1;
         links_used += slice.len();
-        if slice.len() < remaining.len() {
+        if slice.len() < remaining {
             next_partial = Some((id.as_u128(), offset + slice.len()));
             break;
         }

@@ -2,6 +2,7 @@
 //! an opaque `$skiptoken`), `$select`, `$filter`, `$top`, `$count` and the documented `$expand`s,
 //! and single-object reads. Soft-deleted users and groups are invisible here, as in Graph.
 
+use std::collections::BTreeMap;
 use std::ops::Bound;
 
 use axum::http::StatusCode;
@@ -30,15 +31,6 @@ fn resume_after(q: &ODataQuery) -> Result<Option<String>, GraphError> {
         .as_deref()
         .map(|t| odata::decode_token::<ListToken>(t).map(|t| t.after))
         .transpose()
-}
-
-fn resume_uuid(q: &ODataQuery) -> Result<Bound<Uuid>, GraphError> {
-    match resume_after(q)? {
-        None => Ok(Bound::Unbounded),
-        Some(key) => Uuid::parse_str(&key)
-            .map(Bound::Excluded)
-            .map_err(|_| GraphError::bad_request("The $skiptoken is not valid for this request.")),
-    }
 }
 
 fn resume_offset(q: &ODataQuery) -> Result<usize, GraphError> {
@@ -115,6 +107,44 @@ where
     }
     body.insert("value".into(), Value::Array(value));
     Ok(GraphReply::ok(Value::Object(body)))
+}
+
+/// One page of a collection kept in a `BTreeMap`, resuming after the key in the skiptoken:
+/// `live` hides objects Graph does not list (deleted items), `render` gives the full JSON and
+/// `project` the served form.
+#[allow(clippy::too_many_arguments)]
+fn keyed_page<K, T, R, P>(
+    ctx: &GraphContext,
+    request: &GraphRequest,
+    q: &ODataQuery,
+    entity_set: &str,
+    map: &BTreeMap<K, T>,
+    live: fn(&T) -> bool,
+    render: R,
+    project: P,
+) -> Result<GraphReply, GraphError>
+where
+    K: Ord + Clone + ToString + std::str::FromStr,
+    R: Fn(&T) -> Map<String, Value> + Copy,
+    P: FnMut(Map<String, Value>) -> Result<Value, GraphError>,
+{
+    let start = match resume_after(q)? {
+        None => Bound::Unbounded,
+        Some(key) => Bound::Excluded(key.parse::<K>().map_err(|_| {
+            GraphError::bad_request("The $skiptoken is not valid for this request.")
+        })?),
+    };
+    let items = map
+        .range((start, Bound::Unbounded))
+        .filter(|(_, v)| live(v))
+        .map(|(k, v)| (k.to_string(), render(v)));
+    page(ctx, request, q, entity_set, items, project, || {
+        count_matching(q, map.values().filter(|v| live(v)).map(render))
+    })
+}
+
+fn always<T>(_: &T) -> bool {
+    true
 }
 
 fn count_matching<I: Iterator<Item = Map<String, Value>>>(q: &ODataQuery, items: I) -> usize {
@@ -221,17 +251,14 @@ pub fn users(ctx: &GraphContext, request: &GraphRequest) -> Result<GraphReply, G
     let tenant = ctx.state.read_tenant();
     check_sign_in_activity(&q, &tenant)?;
     let premium = tenant.organization.has_p2_license;
-    let items = tenant
-        .users
-        .range((resume_uuid(&q)?, Bound::Unbounded))
-        .filter(|(_, u)| u.deleted.is_none())
-        .map(|(id, u)| (id.to_string(), render::user(u, premium)));
-    page(
+    keyed_page(
         ctx,
         request,
         &q,
         "users",
-        items,
+        &tenant.users,
+        |u| u.deleted.is_none(),
+        |u| render::user(u, premium),
         |full| {
             let id = full
                 .get("id")
@@ -240,7 +267,6 @@ pub fn users(ctx: &GraphContext, request: &GraphRequest) -> Result<GraphReply, G
                 .unwrap_or_default();
             user_with_expand(&tenant, &q, full, id)
         },
-        || count_matching(&q, tenant.live_users().map(|u| render::user(u, premium))),
     )
 }
 
@@ -379,19 +405,15 @@ fn group_expand(
 pub fn groups(ctx: &GraphContext, request: &GraphRequest) -> Result<GraphReply, GraphError> {
     let q = request.query()?;
     let tenant = ctx.state.read_tenant();
-    let items = tenant
-        .groups
-        .range((resume_uuid(&q)?, Bound::Unbounded))
-        .filter(|(_, g)| g.deleted.is_none())
-        .map(|(id, g)| (id.to_string(), render::group(g)));
-    page(
+    keyed_page(
         ctx,
         request,
         &q,
         "groups",
-        items,
+        &tenant.groups,
+        |g| g.deleted.is_none(),
+        render::group,
         |full| group_expand(&tenant, &q, full),
-        || count_matching(&q, tenant.live_groups().map(render::group)),
     )
 }
 
@@ -543,26 +565,15 @@ pub fn service_principals(
 ) -> Result<GraphReply, GraphError> {
     let q = request.query()?;
     let tenant = ctx.state.read_tenant();
-    let items = tenant
-        .service_principals
-        .range((resume_uuid(&q)?, Bound::Unbounded))
-        .map(|(id, sp)| (id.to_string(), render::service_principal(sp)));
-    page(
+    keyed_page(
         ctx,
         request,
         &q,
         "servicePrincipals",
-        items,
+        &tenant.service_principals,
+        always,
+        render::service_principal,
         |full| sp_expand(&tenant, &q, full),
-        || {
-            count_matching(
-                &q,
-                tenant
-                    .service_principals
-                    .values()
-                    .map(render::service_principal),
-            )
-        },
     )
 }
 
@@ -642,18 +653,15 @@ pub fn directory_roles(
 ) -> Result<GraphReply, GraphError> {
     let q = request.query()?;
     let tenant = ctx.state.read_tenant();
-    let items = tenant
-        .directory_roles
-        .range((resume_uuid(&q)?, Bound::Unbounded))
-        .map(|(id, r)| (id.to_string(), render::directory_role(r)));
-    page(
+    keyed_page(
         ctx,
         request,
         &q,
         "directoryRoles",
-        items,
+        &tenant.directory_roles,
+        always,
+        render::directory_role,
         |full| Ok(q.project(full, render::DIRECTORY_ROLE_DEFAULTS)),
-        || tenant.directory_roles.len(),
     )
 }
 
@@ -687,136 +695,102 @@ pub fn role_management(
 ) -> Result<GraphReply, GraphError> {
     let q = request.query()?;
     let tenant = ctx.state.read_tenant();
-    let after = resume_after(&q)?;
-    let after_uuid = || -> Result<Bound<Uuid>, GraphError> { resume_uuid(&q) };
     let entity_set = format!("roleManagement/directory/{collection}");
     match collection {
-        "roleDefinitions" => {
-            let items = tenant
-                .directory_role_definitions
-                .range((after_uuid()?, Bound::Unbounded))
-                .map(|(id, d)| (id.to_string(), render::role_definition(d)));
-            page(
-                ctx,
-                request,
-                &q,
-                &entity_set,
-                items,
-                |full| Ok(q.project(full, &ROLE_DEFINITION_FIELDS)),
-                || {
-                    count_matching(
-                        &q,
-                        tenant
-                            .directory_role_definitions
-                            .values()
-                            .map(render::role_definition),
-                    )
-                },
-            )
-        }
-        "roleAssignments" => {
-            let start = match &after {
-                Some(key) => Bound::Excluded(key.clone()),
-                None => Bound::Unbounded,
-            };
-            let items = tenant
-                .directory_role_assignments
-                .range((start, Bound::Unbounded))
-                .map(|(id, a)| (id.clone(), render::role_assignment(a)));
-            page(
-                ctx,
-                request,
-                &q,
-                &entity_set,
-                items,
-                |full| {
-                    let mut projected = q.project(full, &ROLE_ASSIGNMENT_FIELDS);
-                    if let Some(expand) = &q.expand {
-                        if expand.property != "principal" && expand.property != "roleDefinition" {
-                            return Err(GraphError::bad_request(format!(
-                                "Could not find a property named '{}' on type 'microsoft.graph.unifiedRoleAssignment'.",
-                                expand.property
-                            )));
-                        }
-                        let key = if expand.property == "principal" {
-                            "principalId"
-                        } else {
-                            "roleDefinitionId"
-                        };
-                        let id = projected
-                            .get(key)
-                            .and_then(Value::as_str)
-                            .and_then(|s| Uuid::parse_str(s).ok())
-                            .unwrap_or_default();
-                        let related = if expand.property == "principal" {
-                            render::directory_object(&tenant, id).map(|o| {
-                                odata::project(
-                                    o,
-                                    expand.select.as_deref(),
-                                    render::directory_object_defaults(
-                                        tenant.directory_object_kind(id),
-                                    ),
-                                )
-                            })
-                        } else {
-                            tenant.directory_role_definitions.get(&id).map(|d| {
-                                odata::project(
-                                    render::role_definition(d),
-                                    expand.select.as_deref(),
-                                    &ROLE_DEFINITION_FIELDS,
-                                )
-                            })
-                        };
-                        if let Value::Object(map) = &mut projected {
-                            map.insert(expand.property.clone(), related.unwrap_or(Value::Null));
-                        }
-                    }
-                    Ok(projected)
-                },
-                || {
-                    count_matching(
-                        &q,
-                        tenant
-                            .directory_role_assignments
-                            .values()
-                            .map(render::role_assignment),
-                    )
-                },
-            )
-        }
-        "roleEligibilitySchedules" | "roleEligibilityScheduleInstances" => {
+        "roleDefinitions" => keyed_page(
+            ctx,
+            request,
+            &q,
+            &entity_set,
+            &tenant.directory_role_definitions,
+            always,
+            render::role_definition,
+            |full| Ok(q.project(full, &ROLE_DEFINITION_FIELDS)),
+        ),
+        "roleAssignments" => keyed_page(
+            ctx,
+            request,
+            &q,
+            &entity_set,
+            &tenant.directory_role_assignments,
+            always,
+            render::role_assignment,
+            |full| role_assignment_expand(&tenant, &q, full),
+        ),
+        "roleEligibilitySchedules" => {
             require_p2(&tenant)?;
-            let instances = collection == "roleEligibilityScheduleInstances";
-            let render_one = |e| {
-                if instances {
-                    render::role_eligibility_instance(e)
-                } else {
-                    render::role_eligibility_schedule(e)
-                }
-            };
-            let items = tenant
-                .directory_role_eligibilities
-                .range((after_uuid()?, Bound::Unbounded))
-                .map(|(id, e)| (id.to_string(), render_one(e)));
-            page(
+            keyed_page(
                 ctx,
                 request,
                 &q,
                 &entity_set,
-                items,
+                &tenant.directory_role_eligibilities,
+                always,
+                render::role_eligibility_schedule,
                 |full| Ok(Value::Object(full)),
-                || {
-                    count_matching(
-                        &q,
-                        tenant.directory_role_eligibilities.values().map(render_one),
-                    )
-                },
+            )
+        }
+        "roleEligibilityScheduleInstances" => {
+            require_p2(&tenant)?;
+            keyed_page(
+                ctx,
+                request,
+                &q,
+                &entity_set,
+                &tenant.directory_role_eligibilities,
+                always,
+                render::role_eligibility_instance,
+                |full| Ok(Value::Object(full)),
             )
         }
         other => Err(GraphError::no_route(&format!(
             "roleManagement/directory/{other}"
         ))),
     }
+}
+
+/// `roleAssignments` with the documented `$expand=principal` or `$expand=roleDefinition`.
+fn role_assignment_expand(
+    tenant: &Tenant,
+    q: &ODataQuery,
+    full: Map<String, Value>,
+) -> Result<Value, GraphError> {
+    let mut projected = q.project(full, &ROLE_ASSIGNMENT_FIELDS);
+    let Some(expand) = &q.expand else {
+        return Ok(projected);
+    };
+    let key = match expand.property.as_str() {
+        "principal" => "principalId",
+        "roleDefinition" => "roleDefinitionId",
+        other => {
+            return Err(GraphError::bad_request(format!(
+                "Could not find a property named '{other}' on type 'microsoft.graph.unifiedRoleAssignment'."
+            )));
+        }
+    };
+    let id = projected
+        .get(key)
+        .and_then(Value::as_str)
+        .and_then(|s| Uuid::parse_str(s).ok())
+        .unwrap_or_default();
+    let related = if key == "principalId" {
+        render::directory_object(tenant, id).map(|o| {
+            let defaults = render::directory_object_defaults(tenant.directory_object_kind(id));
+            odata::project(o, expand.select.as_deref(), defaults)
+        })
+    } else {
+        tenant.directory_role_definitions.get(&id).map(|d| {
+            odata::project(
+                render::role_definition(d),
+                expand.select.as_deref(),
+                &ROLE_DEFINITION_FIELDS,
+            )
+        })
+    };
+    if let Value::Object(map) = &mut projected {
+        map.insert(expand.property.clone(), related.unwrap_or(Value::Null));
+    }
+    Ok(projected)
 }
 
 const ROLE_DEFINITION_FIELDS: [&str; 10] = [
@@ -868,25 +842,20 @@ pub fn group_eligibility(
         ));
     }
     require_p2(&tenant)?;
-    let render_one = |e| {
-        if instances {
-            render::group_eligibility_instance(e)
-        } else {
-            render::group_eligibility_schedule(e)
-        }
-    };
-    let items = tenant
-        .group_eligibilities
-        .range((resume_uuid(&q)?, Bound::Unbounded))
-        .map(|(id, e)| (id.to_string(), render_one(e)));
     let entity_set = format!("identityGovernance/privilegedAccess/group/{collection}");
-    page(
+    let render_one = if instances {
+        render::group_eligibility_instance
+    } else {
+        render::group_eligibility_schedule
+    };
+    keyed_page(
         ctx,
         request,
         &q,
         &entity_set,
-        items,
+        &tenant.group_eligibilities,
+        always,
+        render_one,
         |full| Ok(Value::Object(full)),
-        || count_matching(&q, tenant.group_eligibilities.values().map(render_one)),
     )
 }

@@ -239,6 +239,10 @@ impl Outcome {
 
 /// Charges resource units, then runs the handler; the RU header rides on success and failure.
 pub fn handle_metered(ctx: &GraphContext, request: &GraphRequest) -> Outcome {
+    // The batch envelope costs nothing itself: each request inside it is charged on its own.
+    if request.method == Method::POST && request.path.trim_matches('/') == "$batch" {
+        return Outcome(route(ctx, request));
+    }
     let raw: std::collections::HashMap<String, String> =
         url::form_urlencoded::parse(request.raw_query.as_bytes())
             .into_owned()

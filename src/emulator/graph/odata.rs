@@ -559,19 +559,46 @@ pub fn decode_token<T: DeserializeOwned>(token: &str) -> Result<T, GraphError> {
 }
 
 /// Builds `base + path ? query` keeping every original parameter except `$skiptoken`, then the
-/// new `$skiptoken`: Graph's nextLinks replay the original query.
+/// new `$skiptoken`: Graph's nextLinks replay the original query, with `$` and `,` left as is.
 pub fn next_link(base: &str, path: &str, raw: &HashMap<String, String>, token: &str) -> String {
     let mut pairs: Vec<(&String, &String)> = raw
         .iter()
         .filter(|(k, _)| k.as_str() != "$skiptoken")
         .collect();
     pairs.sort();
-    let mut serializer = url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in pairs {
-        serializer.append_pair(k, v);
+    let mut query: Vec<String> = pairs
+        .into_iter()
+        .map(|(k, v)| format!("{}={}", encode_component(k), encode_component(v)))
+        .collect();
+    query.push(format!("$skiptoken={}", encode_component(token)));
+    format!("{base}{path}?{}", query.join("&"))
+}
+
+/// Percent-encodes a query component, leaving the characters OData links show unencoded.
+pub fn encode_component(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z'
+            | b'a'..=b'z'
+            | b'0'..=b'9'
+            | b'-'
+            | b'_'
+            | b'.'
+            | b'~'
+            | b'$'
+            | b','
+            | b'\''
+            | b'('
+            | b')'
+            | b'*'
+            | b':'
+            | b'@'
+            | b'/' => out.push(byte as char),
+            other => out.push_str(&format!("%{other:02X}")),
+        }
     }
-    serializer.append_pair("$skiptoken", token);
-    format!("{base}{path}?{}", serializer.finish())
+    out
 }
 
 #[cfg(test)]

@@ -209,6 +209,15 @@ pub fn organization(o: &Organization, premium: bool) -> Map<String, Value> {
 }
 
 pub fn role_definition(d: &DirectoryRoleDefinition) -> Map<String, Value> {
+    // The tenant model keeps no permission lists; one action named after the role keeps the
+    // documented shape (a non-empty `allowedResourceActions`).
+    let area: String = d
+        .display_name
+        .split_whitespace()
+        .next()
+        .unwrap_or("directory")
+        .to_ascii_lowercase();
+    let action = format!("microsoft.directory/{area}/standard/read");
     object(json!({
         "id": d.id.to_string(),
         "description": d.description,
@@ -218,7 +227,7 @@ pub fn role_definition(d: &DirectoryRoleDefinition) -> Map<String, Value> {
         "resourceScopes": ["/"],
         "templateId": d.template_id.to_string(),
         "version": "1",
-        "rolePermissions": [{"allowedResourceActions": [], "condition": null}],
+        "rolePermissions": [{"allowedResourceActions": [action], "condition": null}],
         "inheritsPermissionsFrom": [],
     }))
 }
