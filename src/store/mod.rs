@@ -61,9 +61,11 @@
 //!     pub fn flush(&self) -> anyhow::Result<()>;
 //! }
 //! ```
-//! Additions: [`Store::end_round`] (records a round's outcome in its [`FeedState`]) and
+//! Additions: [`Store::end_round`] (records a round's outcome in its [`FeedState`]; its
+//! `round` field lets a restarted engine resume a round with the same generation),
 //! [`Store::snapshot`] (`for_each_record` that also returns the sequence number the records
-//! reflect, so an export can record exactly what it covers).
+//! reflect, so an export can record exactly what it covers) and [`Store::options`].
+//! `commit_page` with `cursor: None` keeps the stored cursor.
 
 mod integrity;
 mod keys;
