@@ -61,9 +61,11 @@
 //!     pub fn flush(&self) -> anyhow::Result<()>;
 //! }
 //! ```
-//! Additions: [`Store::end_round`] (records a round's outcome in its [`FeedState`]) and
+//! Additions: [`Store::end_round`] (records a round's outcome in its [`FeedState`]; its
+//! `round` field lets a restarted engine resume a round with the same generation),
 //! [`Store::snapshot`] (`for_each_record` that also returns the sequence number the records
-//! reflect, so an export can record exactly what it covers).
+//! reflect, so an export can record exactly what it covers) and [`Store::options`].
+//! `commit_page` with `cursor: None` keeps the stored cursor.
 
 mod integrity;
 mod keys;
@@ -312,7 +314,8 @@ impl Store {
     }
 
     /// The records a page changes: every origin of a changed item or depending on one (before
-    /// or after the change), projected before and after.
+    /// or after the change, and only if the change can matter to dependents), projected before
+    /// and after.
     fn diff_page(
         &self,
         stored: &StoredItems<'_>,
@@ -323,10 +326,13 @@ impl Store {
             pending,
         };
         let mut origins = BTreeSet::new();
-        for key in pending.values.keys() {
+        for (key, new) in &pending.values {
             origins.insert(Origin::Item(key.clone()));
-            origins.extend(projection::dependents(key, stored));
-            origins.extend(projection::dependents(key, &after));
+            let old = stored.value(key)?;
+            if projection::affects_dependents(key, old.as_ref(), new.as_ref()) {
+                origins.extend(projection::dependents(key, stored));
+                origins.extend(projection::dependents(key, &after));
+            }
         }
         stored.check()?;
         let entries = diff_records(&origins, stored, &self.options, &after, &self.options);
