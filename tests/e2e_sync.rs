@@ -6,8 +6,8 @@ mod support;
 
 use baton_azure_delta::c1z::writer::ExportOptions;
 use baton_azure_delta::emulator::TenantSpec;
-use baton_azure_delta::sync::export;
 use baton_azure_delta::sync::engine::RoundKind;
+use baton_azure_delta::sync::export;
 use proptest::prelude::*;
 use std::time::Duration;
 use support::*;
@@ -119,19 +119,34 @@ async fn incremental_case(seed: u64, users: usize, rounds: Vec<ChurnRound>) {
     worker.round(RoundKind::Poll).await;
     // Exports make the store keep its change log; each diff must carry the old snapshot to the
     // new one exactly (diffs hold direct grants, so snapshots are compared unexpanded).
-    let options = ExportOptions { skip_expand_grants: true };
+    let options = ExportOptions {
+        skip_expand_grants: true,
+    };
     let mut previous_file = h.dir.path().join("snapshot-0.c1z");
     export::full(&worker.store, &previous_file, options).expect("baseline export");
     let last = rounds.len() - 1;
     for (i, round) in rounds.iter().enumerate() {
-        h.control().random_churn(seed * 100 + i as u64, round.fraction);
+        h.control()
+            .random_churn(seed * 100 + i as u64, round.fraction);
         // Activity Log entries are queryable minutes after the change, as in Azure.
         h.control().advance_clock(Duration::from_secs(10 * 60));
         // The last round always polls: lists without a change signal are only current after one.
-        let kind = if round.poll || i == last { RoundKind::Poll } else { RoundKind::Changes };
+        let kind = if round.poll || i == last {
+            RoundKind::Poll
+        } else {
+            RoundKind::Changes
+        };
         let report = worker.round(kind).await;
-        assert!(report.failed.is_empty(), "seed {seed} round {i}: {:?}", report.failed);
-        assert!(report.baselines.is_empty(), "no feed re-baselined: {:?}", report.baselines);
+        assert!(
+            report.failed.is_empty(),
+            "seed {seed} round {i}: {:?}",
+            report.failed
+        );
+        assert!(
+            report.baselines.is_empty(),
+            "no feed re-baselined: {:?}",
+            report.baselines
+        );
         if kind == RoundKind::Poll {
             let fresh = h.fresh_records(&format!("fresh-{i}"), &[]).await;
             let differences = baton_azure_delta::sync::demo::compare(&worker.records(), &fresh);
@@ -147,7 +162,10 @@ async fn incremental_case(seed: u64, users: usize, rounds: Vec<ChurnRound>) {
             let diff_file = h.dir.path().join(format!("diff-{i}.c1z"));
             let diff = export::diff(&worker.store, &diff_file, &base, false, options)
                 .expect("diff export");
-            assert!(diff.fell_back_to_full.is_none(), "the change log reaches the last export");
+            assert!(
+                diff.fell_back_to_full.is_none(),
+                "the change log reaches the last export"
+            );
             let snapshot_file = h.dir.path().join(format!("snapshot-{}.c1z", i + 1));
             export::full(&worker.store, &snapshot_file, options).expect("snapshot export");
             let old = c1z_sync_rows(&previous_file, "full");
