@@ -96,6 +96,11 @@ impl Default for ProjectionOptions {
 pub trait ItemLookup {
     /// The item as stored, if present.
     fn item(&self, key: &ItemKey) -> Option<Value>;
+    /// Whether the item is present; a store answers without decoding it (most grants only
+    /// need to know that their principal exists).
+    fn exists(&self, key: &ItemKey) -> bool {
+        self.item(key).is_some()
+    }
     /// The ids of every item of `collection` whose id starts with `prefix`, in ascending order.
     fn ids(&self, collection: Collection, prefix: &str) -> Vec<String>;
     /// The ids of every item of `collection` whose [`references`] include `target`, in ascending

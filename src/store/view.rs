@@ -124,6 +124,17 @@ impl ItemLookup for StoredItems<'_> {
         self.note(value, None)
     }
 
+    fn exists(&self, key: &ItemKey) -> bool {
+        if let Some(hit) = self.cache.borrow().get(key) {
+            return hit.is_some();
+        }
+        let present = self
+            .items
+            .contains_key(keys::item_key(key))
+            .with_context(|| format!("reading item {key:?}"));
+        self.note(present, false)
+    }
+
     fn ids(&self, collection: Collection, prefix: &str) -> Vec<String> {
         let ids = StoredItems::ids(self, collection, prefix);
         self.note(ids, Vec::new())
@@ -156,6 +167,13 @@ impl ItemLookup for PageView<'_> {
         match self.pending.values.get(key) {
             Some(value) => value.clone(),
             None => self.base.item(key),
+        }
+    }
+
+    fn exists(&self, key: &ItemKey) -> bool {
+        match self.pending.values.get(key) {
+            Some(value) => value.is_some(),
+            None => self.base.exists(key),
         }
     }
 

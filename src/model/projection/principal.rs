@@ -69,7 +69,7 @@ pub fn resolve(
         // The kind is the collection that holds the object; external principals cannot help
         // here, since an object held nowhere has no known type.
         Kind::Unknown => {
-            let held = |c: Collection| items.item(&ItemKey::new(c, id)).is_some();
+            let held = |c: Collection| items.exists(&ItemKey::new(c, id));
             if held(Collection::User) {
                 user(id, items, options)
             } else if held(Collection::Group) {
@@ -82,7 +82,7 @@ pub fn resolve(
 }
 
 fn user(id: &str, items: &dyn ItemLookup, options: &ProjectionOptions) -> Option<Principal> {
-    let present = items.item(&ItemKey::new(Collection::User, id)).is_some();
+    let present = items.exists(&ItemKey::new(Collection::User, id));
     // The external `.c1z` provides users, so one the users feed does not hold can still match.
     (present || options.external_principals).then(|| Principal {
         resource_type: USER,
