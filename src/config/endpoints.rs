@@ -204,4 +204,51 @@ mod tests {
         let us = Url::parse("https://graph.microsoft.us").unwrap();
         assert_eq!(default_scope(&us), "https://graph.microsoft.us/.default");
     }
+
+    fn endpoints_from(toml: &str) -> Result<Endpoints, ConfigError> {
+        let dir = tempfile::tempdir().map_err(|e| ConfigError {
+            key: "test".into(),
+            problem: e.to_string(),
+        })?;
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, toml).map_err(|e| ConfigError {
+            key: "test".into(),
+            problem: e.to_string(),
+        })?;
+        Endpoints::from_settings(&Settings::from_file(&path, "--config")?)
+    }
+
+    #[test]
+    fn loopback_graph_serves_every_api() {
+        let e = endpoints_from("graph-domain = \"127.0.0.1:8443\"\n");
+        let e = e.map(|e| {
+            (
+                e.authority_host.to_string(),
+                e.arm.to_string(),
+                e.graph_scope,
+            )
+        });
+        assert_eq!(
+            e,
+            Ok((
+                "https://127.0.0.1:8443/".into(),
+                "https://127.0.0.1:8443/".into(),
+                "https://127.0.0.1:8443/.default".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn unknown_host_with_explicit_endpoints_is_accepted() {
+        let e = endpoints_from(
+            "graph-domain = \"graph.example.com\"\nauthority-host = \"https://login.example.com\"\n\
+             arm-endpoint = \"https://arm.example.com\"\n",
+        );
+        assert_eq!(
+            e.map(|e| e.arm_scope),
+            Ok("https://arm.example.com/.default".to_string())
+        );
+        let e = endpoints_from("graph-domain = \"graph.example.com\"\n");
+        assert!(e.is_err_and(|e| e.key.starts_with("graph-domain (in ")));
+    }
 }

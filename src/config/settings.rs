@@ -8,6 +8,7 @@ use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, ArgMatches};
 
 use super::ConfigError;
+use Kind::{Bool, Choice, Number, Secret, Text};
 
 /// What kind of value a key takes; decides the command-line shape and the schema variant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,8 +55,6 @@ const fn short(mut s: Setting, c: char) -> Setting {
     s.short = Some(c);
     s
 }
-
-use Kind::*;
 
 /// Every key, in the order `--help` and `config.example.toml` show them.
 pub const SETTINGS: &[Setting] = &[
