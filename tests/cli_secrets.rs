@@ -57,6 +57,24 @@ fn secret_sources() -> Vec<SecretSource> {
 
 #[test]
 fn secret_never_logged_at_any_level() {
+    // A real sign-in attempt against the emulator on loopback, which refuses these credentials:
+    // the secret travels to the token endpoint and back through the error path.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let emulator_dir = tempfile::tempdir().unwrap();
+    let emulator = runtime
+        .block_on(baton_azure_delta::emulator::Emulator::start(
+            baton_azure_delta::emulator::EmulatorConfig::new(
+                baton_azure_delta::emulator::TenantSpec::with_users(10),
+                emulator_dir.path().to_path_buf(),
+            ),
+        ))
+        .unwrap();
+    let endpoints = [
+        format!("--authority-host={}", emulator.authority_host()),
+        format!("--graph-domain={}", emulator.graph_url()),
+        format!("--arm-endpoint={}", emulator.arm_url()),
+        format!("--ca-cert={}", emulator.ca_cert_path().display()),
+    ];
     for SecretSource {
         name: source,
         args,
@@ -70,9 +88,15 @@ fn secret_never_logged_at_any_level() {
                 std::fs::write(dir.path().join("config.toml"), &file).unwrap();
                 let mut all: Vec<&str> = vec!["sync", "--log-level", level, "--log-format", format];
                 all.extend(args.iter().map(String::as_str));
+                all.extend(endpoints.iter().map(String::as_str));
                 let out = run(dir.path(), &all, &env);
-                // Validation passed (the placeholder sync then fails): the secret was accepted.
+                // Validation passed and sign-in was refused: the secret was used, and failed.
                 assert_eq!(out.code, Some(1), "{source}/{level}: {}", out.all_output());
+                assert!(
+                    out.all_output().contains("AADSTS"),
+                    "{source}/{level}: the sign-in error is told: {}",
+                    out.all_output()
+                );
                 assert_no_secret(&out, &format!("{source} at {level} ({format})"));
                 if level == "debug" || level == "trace" {
                     // The configuration was logged, with the secret masked.
