@@ -251,6 +251,13 @@ async fn an_idle_round_costs_a_handful_of_calls_and_changes_nothing() {
     let h = Harness::start(TenantSpec::with_users(200)).await;
     let worker = h.production_worker(&state_path(&h, "idle"), &[]).await;
     let baseline = worker.round(RoundKind::Poll).await;
+    // The worker exports after its first round; from then on the store tracks record changes.
+    export::full(
+        &worker.store,
+        &h.dir.path().join("idle.c1z"),
+        ExportOptions::default(),
+    )
+    .expect("export");
     let idle = worker.round(RoundKind::Changes).await;
     assert_eq!(idle.records_changed, Some(0));
     let subscriptions = worker
