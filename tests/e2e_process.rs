@@ -152,11 +152,11 @@ async fn the_worker_serves_health_and_metrics_and_stops_on_sigterm() {
     let mut ready = false;
     for _ in 0..200 {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        if let Ok(response) = http.get(format!("{base}/readyz")).send().await {
-            if response.status().is_success() {
-                ready = true;
-                break;
-            }
+        if let Ok(response) = http.get(format!("{base}/readyz")).send().await
+            && response.status().is_success()
+        {
+            ready = true;
+            break;
         }
     }
     assert!(ready, "/readyz turns 200 after the first round");

@@ -39,9 +39,6 @@ impl Table {
     }
 }
 
-// Records stream one at a time (never stored in bulk), so the size gap between variants costs
-// nothing worth a Box in every match.
-#[allow(clippy::large_enum_variant)]
 // Records are built and consumed one at a time (streamed to the writer or the change log),
 // never held in large arrays of the enum, so the size difference between variants costs little
 // and boxing every record would cost an allocation each.

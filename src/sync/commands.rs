@@ -61,17 +61,15 @@ pub(crate) fn export_after_round(
     let full = matches!(config.export_mode, ExportMode::Full | ExportMode::Both);
     let diff = matches!(config.export_mode, ExportMode::Diff | ExportMode::Both);
     let base = export::last_export_sync_id(store)?;
-    if diff {
-        if let Some(base) = &base {
-            let summary = export::diff(
-                store,
-                &export::diff_path(&config.file),
-                base,
-                false,
-                options,
-            )?;
-            tracing::info!("{}", export::describe(&summary));
-        }
+    if diff && let Some(base) = &base {
+        let summary = export::diff(
+            store,
+            &export::diff_path(&config.file),
+            base,
+            false,
+            options,
+        )?;
+        tracing::info!("{}", export::describe(&summary));
     }
     if full || base.is_none() || always {
         let summary = export::full(store, &config.file, options)?;

@@ -331,15 +331,15 @@ impl Engine {
                 Some(&cursor_value),
             )?;
             report.pages += 1;
-            if let Ok(slot) = self.observer.lock() {
-                if let Some(observer) = slot.as_ref() {
-                    observer(&PageEvent {
-                        feed: &name,
-                        baseline,
-                        changes: page.changes.len(),
-                        records_changed: outcome.records_changed,
-                    });
-                }
+            if let Ok(slot) = self.observer.lock()
+                && let Some(observer) = slot.as_ref()
+            {
+                observer(&PageEvent {
+                    feed: &name,
+                    baseline,
+                    changes: page.changes.len(),
+                    records_changed: outcome.records_changed,
+                });
             }
             report.items_written += outcome.items_written;
             report.items_removed += outcome.items_removed;
@@ -394,13 +394,13 @@ impl Engine {
     }
 
     fn turn_off_p2(&self, message: &str) {
-        if let Ok(mut options) = self.options.lock() {
-            if !options.skip_p2 {
-                tracing::warn!(
-                    "the tenant has no Entra ID P2 licence ({message}): PIM eligibility feeds are turned off for this process; set skip-entra-id-p2-license-features to silence this"
-                );
-                options.skip_p2 = true;
-            }
+        if let Ok(mut options) = self.options.lock()
+            && !options.skip_p2
+        {
+            tracing::warn!(
+                "the tenant has no Entra ID P2 licence ({message}): PIM eligibility feeds are turned off for this process; set skip-entra-id-p2-license-features to silence this"
+            );
+            options.skip_p2 = true;
         }
     }
 }
