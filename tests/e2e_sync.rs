@@ -278,3 +278,33 @@ async fn an_idle_round_costs_a_handful_of_calls_and_changes_nothing() {
     );
     assert!(idle.api_requests < baseline.api_requests);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconciliation_after_changes_and_polls_finds_no_drift() {
+    // Production options: hint-driven feeds refresh on polls and daily passes, not every round.
+    let h = Harness::start(TenantSpec::with_users(400)).await;
+    let worker = h.production_worker(&state_path(&h, "drift"), &[]).await;
+    worker.round(RoundKind::Poll).await;
+    export::full(
+        &worker.store,
+        &h.dir.path().join("drift.c1z"),
+        ExportOptions::default(),
+    )
+    .expect("export");
+    for i in 0..3_u64 {
+        h.control().random_churn(70 + i, 0.05);
+        h.control().advance_clock(Duration::from_secs(10 * 60));
+        worker.round(RoundKind::Changes).await;
+    }
+    let polled = worker.round(RoundKind::Poll).await;
+    assert!(polled.failed.is_empty(), "{:?}", polled.failed);
+    // What the worker's reconcile schedule does: forget every cursor and re-read everything.
+    worker.store.reset().expect("reset");
+    let reconcile = worker.round(RoundKind::Poll).await;
+    assert!(reconcile.failed.is_empty(), "{:?}", reconcile.failed);
+    assert_eq!(
+        reconcile.records_changed,
+        Some(0),
+        "drift: the incremental rounds had missed changes"
+    );
+}

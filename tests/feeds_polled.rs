@@ -111,6 +111,8 @@ async fn owners_in_a_delta_round_are_read_only_for_hinted_sps_until_a_full_pass_
         .unwrap();
     h.api.clear_log();
 
+    // A round that follows change signals only (the engine's changes round): polls not due.
+    h.options.poll_every = std::time::Duration::from_secs(3600);
     let mut hints = Hints::default();
     hints.service_principals.insert("b".into());
     h.api.batch(&owners_url("b"), 200, empty_list());

@@ -57,7 +57,9 @@ impl Feed for MailboxFeed {
                 Position::Delta(Value::Null) => full_round(now)?,
                 Position::Delta(cursor) => {
                     let cursor: FullPassCursor = decode_state(FEED, cursor)?;
-                    if cursor.due(ctx, now) {
+                    // Mailbox purposes rarely change and cost one call per user: they wait
+                    // for the full pass, not for every poll.
+                    if cursor.due(ctx.options.full_pass_every, now) {
                         full_round(now)?
                     } else {
                         MailboxRound {

@@ -2,7 +2,9 @@
 //! Owners are not tracked by `servicePrincipals/delta`, so they are polled with
 //! `servicePrincipals/{id}/owners?$select=id`, 20 to a `$batch`, every nextLink followed: in a
 //! delta round only for the service principals the SP delta hinted (created or changed), and
-//! for all of them in the baseline and every `full_pass_every`.
+//! for all of them in the baseline, on every scheduled poll (`poll_every`: an owner change does
+//! not show in the SP delta, so only a poll sees it; a few calls per 20 SPs) and every
+//! `full_pass_every`.
 
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
@@ -36,9 +38,9 @@ pub(crate) struct FullPassCursor {
 }
 
 impl FullPassCursor {
-    /// Whether a full pass is due at `now` (unix seconds).
-    pub(crate) fn due(&self, ctx: &FeedContext, now: i64) -> bool {
-        now - self.last_full >= ctx.options.full_pass_every.as_secs() as i64
+    /// Whether a full pass is due at `now` (unix seconds) after `every`.
+    pub(crate) fn due(&self, every: std::time::Duration, now: i64) -> bool {
+        now - self.last_full >= every.as_secs() as i64
     }
 }
 
@@ -65,7 +67,8 @@ impl Feed for ServicePrincipalOwnersFeed {
                 Position::Delta(Value::Null) => full_round(now)?,
                 Position::Delta(cursor) => {
                     let cursor: FullPassCursor = decode_state(SOURCE.feed, cursor)?;
-                    if cursor.due(ctx, now) {
+                    let every = ctx.options.full_pass_every.min(ctx.options.poll_every);
+                    if cursor.due(every, now) {
                         full_round(now)?
                     } else {
                         PerObjectRound {
