@@ -94,6 +94,10 @@ pub struct FeedOptions {
     /// How far each Activity Log query reaches back before the previous window's end, because
     /// events become queryable after their `eventTimestamp`.
     pub activity_log_overlap: Duration,
+    /// How often each subscription reads its Activity Log. Events become queryable minutes
+    /// after they happen anyway, and with hundreds of subscriptions one read each per round
+    /// would dominate a quiet round's calls; the reads are spread over this period.
+    pub activity_log_every: Duration,
     /// The least time between two polls of the per-object feeds that have no change signal at
     /// all (app role assignments, PIM for Groups eligibility), which dominate a quiet round's
     /// calls. Zero (the default) polls them every round; a round sooner than this is skipped
@@ -109,6 +113,7 @@ impl Default for FeedOptions {
             skip_storage_containers: false,
             full_pass_every: Duration::from_secs(24 * 3600),
             activity_log_overlap: Duration::from_secs(30 * 60),
+            activity_log_every: Duration::from_secs(5 * 60),
             poll_every: Duration::ZERO,
         }
     }

@@ -1,8 +1,10 @@
 //! One subscription's feed: resource groups, Azure role definitions, role assignments, PIM
 //! eligibility (P2), storage accounts and their blob containers. ARM has no delta, so the feed
 //! lists; what it saves is *when*: after the baseline, a delta round reads only the Activity Log
-//! window since the last round (one call when nothing happened), and re-lists just the RBAC lists
-//! a succeeded write or delete made stale. Everything is re-listed every `full_pass_every`
+//! window since its last read (one call when nothing happened), at most every
+//! `activity_log_every` in the subscription's own minute slot (so hundreds of subscriptions
+//! spread their reads instead of costing one call each per round), and re-lists just the RBAC
+//! lists a succeeded write or delete made stale. Everything is re-listed every `full_pass_every`
 //! (resource groups, storage and containers change without Authorization events), and when the
 //! cursor is older than the log's 90 days.
 //!
@@ -131,6 +133,19 @@ impl SubscriptionFeed {
                     now - cursor.last_full >= ctx.options.full_pass_every.as_secs() as i64;
                 if too_old || full_due {
                     self.full_round(ctx, now)
+                } else if !self.activity_log_due(
+                    ctx.options.activity_log_every,
+                    now - cursor.checked_until,
+                    now,
+                ) {
+                    // Not this subscription's turn: the round ends at once, without a call.
+                    SubscriptionRound {
+                        jobs: VecDeque::new(),
+                        next_link: None,
+                        window: None,
+                        accounts_seen: Vec::new(),
+                        cursor,
+                    }
                 } else {
                     SubscriptionRound {
                         jobs: VecDeque::from([SubscriptionJob::ActivityLog]),
@@ -145,6 +160,29 @@ impl SubscriptionFeed {
                 }
             }
         })
+    }
+
+    /// Whether to read the Activity Log now, `waited` seconds after the last read. Each
+    /// subscription has its own minute slot in the period, so a worker with hundreds of them
+    /// spreads the reads over the period instead of making them all in one round; one that has
+    /// waited two periods (rounds less often than every minute) reads whatever the slot.
+    fn activity_log_due(&self, every: std::time::Duration, waited: i64, now: i64) -> bool {
+        let every = every.as_secs() as i64;
+        let minutes = every / 60;
+        if waited < every {
+            return false;
+        }
+        if minutes <= 1 || waited >= 2 * every {
+            return true;
+        }
+        // FNV-1a: a slot that is the same in every process and release.
+        let slot = self
+            .subscription
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+            });
+        (now / 60 + (slot % minutes as u64) as i64) % minutes == 0
     }
 
     fn first_url(
@@ -450,5 +488,57 @@ mod tests {
             Some("RG2")
         );
         assert_eq!(resource_group_of("/subscriptions/s"), None);
+    }
+}
+
+#[cfg(test)]
+mod activity_log_turns {
+    use super::*;
+
+    const FIVE_MINUTES: std::time::Duration = std::time::Duration::from_secs(300);
+
+    #[test]
+    fn subscriptions_take_turns_reading_the_activity_log() {
+        let feeds: Vec<SubscriptionFeed> = (0..200)
+            .map(|n| SubscriptionFeed::new(&format!("00000000-0000-0000-0000-{n:012}")))
+            .collect();
+        // All read at minute 0 (a baseline); then a round every minute.
+        let mut last = vec![0_i64; feeds.len()];
+        let mut reads_per_round = vec![];
+        for minute in 1..=30_i64 {
+            let now = minute * 60;
+            let mut reads = 0;
+            for (feed, last) in feeds.iter().zip(last.iter_mut()) {
+                if feed.activity_log_due(FIVE_MINUTES, now - *last, now) {
+                    *last = now;
+                    reads += 1;
+                }
+            }
+            reads_per_round.push(reads);
+        }
+        // Nobody reads before five minutes have passed.
+        assert!(
+            reads_per_round[..4].iter().all(|&r| r == 0),
+            "{reads_per_round:?}"
+        );
+        // Afterwards every subscription reads once per five rounds, spread over the rounds.
+        let steady = &reads_per_round[10..30];
+        assert_eq!(steady.iter().sum::<usize>(), 200 * 20 / 5);
+        assert!(
+            steady.iter().all(|&r| r < 100),
+            "spread, not all at once: {steady:?}"
+        );
+        assert!(
+            last.iter().all(|&l| l >= 25 * 60),
+            "nobody starves: {last:?}"
+        );
+    }
+
+    #[test]
+    fn a_subscription_that_waited_two_periods_reads_whatever_its_slot() {
+        let feed = SubscriptionFeed::new("00000000-0000-0000-0000-000000000001");
+        let now = 10_000 * 60;
+        assert!(feed.activity_log_due(FIVE_MINUTES, 600, now));
+        assert!(!feed.activity_log_due(FIVE_MINUTES, 200, now));
     }
 }
