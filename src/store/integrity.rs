@@ -60,11 +60,7 @@ pub fn open(dir: &Path) -> anyhow::Result<Opened> {
 
 /// Ok(Err(problem)) when the data is unreadable; Err when the directory cannot be opened at all.
 fn open_and_check(dir: &Path) -> anyhow::Result<Result<Opened, String>> {
-    let db = match sled::Config::new()
-        .path(dir)
-        .cache_capacity(CACHE_CAPACITY)
-        .open()
-    {
+    let db = match open_waiting_for_lock(dir) {
         Ok(db) => db,
         Err(sled::Error::Io(error))
             if !matches!(
@@ -79,6 +75,29 @@ fn open_and_check(dir: &Path) -> anyhow::Result<Result<Opened, String>> {
     match check(&db) {
         Ok(fresh) => Ok(Ok(Opened { db, fresh })),
         Err(problem) => Ok(Err(format!("{problem:#}"))),
+    }
+}
+
+/// Opens the sled database. sled lets go of its file lock a moment after the last handle is
+/// dropped (its flusher thread finishes first), so a store closed and reopened at once, in this
+/// process or just after another one exited, may find the lock still held: wait up to two
+/// seconds before reporting that another process holds it.
+fn open_waiting_for_lock(dir: &Path) -> sled::Result<sled::Db> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        let opened = sled::Config::new()
+            .path(dir)
+            .cache_capacity(CACHE_CAPACITY)
+            .open();
+        match opened {
+            Err(sled::Error::Io(error))
+                if error.kind() == ErrorKind::WouldBlock
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => return other,
+        }
     }
 }
 
