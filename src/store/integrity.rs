@@ -90,8 +90,9 @@ fn open_waiting_for_lock(dir: &Path) -> sled::Result<sled::Db> {
             .cache_capacity(CACHE_CAPACITY)
             .open();
         match opened {
+            // sled reports a held lock as an `Other` I/O error with this text.
             Err(sled::Error::Io(error))
-                if error.kind() == ErrorKind::WouldBlock
+                if error.to_string().contains("could not acquire lock")
                     && std::time::Instant::now() < deadline =>
             {
                 std::thread::sleep(std::time::Duration::from_millis(50));
