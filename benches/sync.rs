@@ -173,17 +173,7 @@ async fn bench_tenant(users: usize, out: &mut String) -> Result<Scale> {
         let applied = control.random_churn(500 + i as u64, fraction);
         // A minute later: the default delta schedule.
         control.advance_clock(Duration::from_secs(60));
-        let total = applied.users_created
-            + applied.users_updated
-            + applied.users_soft_deleted
-            + applied.users_restored
-            + applied.users_hard_deleted
-            + applied.members_added
-            + applied.members_removed
-            + applied.owners_changed
-            + applied.app_role_assignments_changed
-            + applied.directory_role_assignments_changed
-            + applied.role_assignments_changed;
+        let total = applied.total();
         let label = format!(
             "{:.1}% churn ({total} changes): changes round",
             fraction * 100.0

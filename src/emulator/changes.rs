@@ -210,6 +210,23 @@ pub struct ChurnSummary {
     pub refused: usize,
 }
 
+impl ChurnSummary {
+    /// Every change made, of any kind.
+    pub fn total(&self) -> usize {
+        self.users_created
+            + self.users_updated
+            + self.users_soft_deleted
+            + self.users_restored
+            + self.users_hard_deleted
+            + self.members_added
+            + self.members_removed
+            + self.owners_changed
+            + self.app_role_assignments_changed
+            + self.directory_role_assignments_changed
+            + self.role_assignments_changed
+    }
+}
+
 /// The Rust control surface of a running emulator. Cheap to clone.
 #[derive(Clone)]
 pub struct Control {

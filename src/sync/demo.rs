@@ -65,17 +65,7 @@ const STEPS: [Step; 5] = [
 
 fn churn(control: &Control, seed: u64, fraction: f64) -> String {
     let c = control.random_churn(seed, fraction);
-    let total = c.users_created
-        + c.users_updated
-        + c.users_soft_deleted
-        + c.users_restored
-        + c.users_hard_deleted
-        + c.members_added
-        + c.members_removed
-        + c.owners_changed
-        + c.app_role_assignments_changed
-        + c.directory_role_assignments_changed
-        + c.role_assignments_changed;
+    let total = c.total();
     format!(
         "{total} (+{} -{} users, {} edits, {} memberships, {} role/app assignments)",
         c.users_created,
