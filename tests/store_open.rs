@@ -37,7 +37,7 @@ fn moved_aside(dir: &Path) -> Vec<String> {
 
 /// Rewrites one `meta` entry behind the store's back, as a bug or a newer build might.
 fn tamper_meta(dir: &Path, key: &str, value: Option<&[u8]>) {
-    let db = sled::open(dir).unwrap();
+    let db = open_raw_sled(dir);
     let meta = db.open_tree("meta").unwrap();
     match value {
         Some(value) => meta.insert(key, value).unwrap(),
@@ -62,7 +62,7 @@ fn a_store_with_an_unknown_schema_is_moved_aside_and_started_fresh() {
     // The moved store is intact for inspection.
     let aside = root.path().join(&moved_aside(&dir)[0]);
     drop(store);
-    let db = sled::open(aside).unwrap();
+    let db = open_raw_sled(&aside);
     assert_eq!(db.open_tree("items").unwrap().len(), 1);
 }
 
@@ -77,7 +77,7 @@ fn a_store_missing_its_options_or_with_damaged_items_is_moved_aside() {
 
     store_with_a_user(&dir);
     {
-        let db = sled::open(&dir).unwrap();
+        let db = open_raw_sled(&dir);
         let items = db.open_tree("items").unwrap();
         let (key, _) = items.first().unwrap().unwrap();
         items

@@ -80,10 +80,11 @@ fn open_and_check(dir: &Path) -> anyhow::Result<Result<Opened, String>> {
 
 /// Opens the sled database. sled lets go of its file lock a moment after the last handle is
 /// dropped (its flusher thread finishes first), so a store closed and reopened at once, in this
-/// process or just after another one exited, may find the lock still held: wait up to two
-/// seconds before reporting that another process holds it.
+/// process or just after another one exited, may find the lock still held: wait up to five
+/// seconds (a loaded machine delays those threads) before reporting that another process
+/// holds it.
 fn open_waiting_for_lock(dir: &Path) -> sled::Result<sled::Db> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
         let opened = sled::Config::new()
             .path(dir)
