@@ -14,15 +14,17 @@
 //! `GrantImmutable` annotation; an existing grant with no sources first gets itself as a direct
 //! source.
 //!
-//! The grants stay in the SQLite staging table: one sequential scan collects who holds the
-//! expandable entitlements, so memory grows with the grants on those entitlements only, not with
-//! all grants.
+//! The grants are already in the output table `v1_grants`, written in the order they arrived:
+//! the expansion finds them by rowid. One sequential scan of the sync's grants collects who holds
+//! the expandable entitlements, so memory grows with the grants on those entitlements only, not
+//! with all grants; existing grants gain their sources in place and new grants are appended to
+//! the same sync.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use anyhow::{Context, Result, bail};
 use prost::Message;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
 use crate::model::proto::{self, GrantExpandable, GrantImmutable, GrantSource, GrantSources};
 
@@ -43,6 +45,8 @@ struct Graph {
     index: HashMap<String, u32>,
     /// Edges by source entitlement.
     edges: HashMap<u32, Vec<Edge>>,
+    /// The `v1_entitlements` row of each destination entitlement, which expanded grants embed.
+    entitlement_rows: HashMap<u32, i64>,
 }
 
 impl Graph {
@@ -57,65 +61,143 @@ impl Graph {
     }
 }
 
-/// Expands the staged grants in place; returns how many grants it created.
-pub(crate) fn expand_staged(conn: &Connection) -> Result<u64> {
-    let graph = load_graph(conn)?;
+/// The grants of the sync being written, as the writer saw them arrive.
+pub(crate) struct SyncGrants<'a> {
+    pub sync_id: &'a str,
+    pub discovered_at: &'a str,
+    /// This sync's rows have rowids above these; lower ones belong to earlier syncs of the file.
+    pub grants_after: i64,
+    pub entitlements_after: i64,
+    /// Grants with a `GrantExpandable` naming at least one entitlement: the graph's edges.
+    pub expandable: &'a [i64],
+    /// Grants that are not direct for their own entitlement (sources without it): rare, so
+    /// kept as a set of the exceptions.
+    pub indirect: &'a HashSet<i64>,
+}
+
+/// Expands the sync's grants in place; returns how many grants it created.
+pub(crate) fn expand(conn: &Connection, sync: &SyncGrants) -> Result<u64> {
+    let graph = load_graph(conn, sync)?;
     if graph.edges.is_empty() {
         return Ok(0);
     }
-    let held = scan_holdings(conn, &graph)?;
-    apply(conn, &graph, held)
+    let held = scan_holdings(conn, &graph, sync)?;
+    apply(conn, &graph, held, sync)
 }
 
-fn load_graph(conn: &Connection) -> Result<Graph> {
-    let mut graph = Graph::default();
-    let mut grants = conn.prepare(
+/// An expandable grant, read back by rowid.
+struct ExpandableGrant {
+    grant_id: String,
+    entitlement: String,
+    principal: (String, String),
+    expandable: GrantExpandable,
+}
+
+fn load_graph(conn: &Connection, sync: &SyncGrants) -> Result<Graph> {
+    let mut read = conn.prepare(
         "select external_id, entitlement_id, principal_resource_type_id, principal_resource_id,
-             expansion from stage.grants where expansion is not null order by external_id",
+             expansion from v1_grants where id = ?1",
     )?;
-    let mut owner = conn.prepare_cached(
-        "select resource_type_id, resource_id from stage.entitlements where external_id = ?1",
-    )?;
-    let mut rows = grants.query([])?;
-    while let Some(row) = rows.next()? {
-        let grant_id: String = row.get(0)?;
-        let dst: String = row.get(1)?;
-        let principal = (row.get::<_, String>(2)?, row.get::<_, String>(3)?);
-        let expandable = GrantExpandable::decode(row.get_ref(4)?.as_blob()?)
+    let mut grants = Vec::with_capacity(sync.expandable.len());
+    let mut named: HashSet<String> = HashSet::new();
+    for rowid in sync.expandable {
+        let (grant_id, entitlement, principal, blob): (String, String, _, Vec<u8>) = read
+            .query_row([rowid], |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    (row.get(2)?, row.get(3)?),
+                    row.get(4)?,
+                ))
+            })?;
+        let expandable = GrantExpandable::decode(blob.as_slice())
             .with_context(|| format!("grant {grant_id:?}: GrantExpandable does not decode"))?;
+        named.insert(entitlement.clone());
+        named.extend(expandable.entitlement_ids.iter().cloned());
+        grants.push(ExpandableGrant {
+            grant_id,
+            entitlement,
+            principal,
+            expandable,
+        });
+    }
+    let entitlements = find_entitlements(conn, sync, &named)?;
+
+    let mut graph = Graph::default();
+    for grant in grants {
         let mut seen = HashSet::new();
-        for src in &expandable.entitlement_ids {
+        for src in &grant.expandable.entitlement_ids {
             if src.trim().is_empty() || !seen.insert(src.as_str()) {
                 continue;
             }
-            let src_owner: Option<(String, String)> = owner
-                .query_row([src], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?;
             // baton drops edges from entitlements that do not exist, and fails the sync on an
             // edge from an entitlement of someone other than the grant's principal.
-            let Some(src_owner) = src_owner else { continue };
-            if src_owner != principal {
+            let Some(source) = entitlements.get(src) else {
+                continue;
+            };
+            if source.owner != grant.principal {
                 bail!(
-                    "grant {grant_id:?} expands from entitlement {src:?}, which belongs to \
-                     {}:{}, not to the grant's principal {}:{}",
-                    src_owner.0,
-                    src_owner.1,
-                    principal.0,
-                    principal.1
+                    "grant {:?} expands from entitlement {src:?}, which belongs to {}:{}, not to \
+                     the grant's principal {}:{}",
+                    grant.grant_id,
+                    source.owner.0,
+                    source.owner.1,
+                    grant.principal.0,
+                    grant.principal.1
                 );
             }
-            let (s, d) = (graph.intern(src), graph.intern(&dst));
+            let (s, d) = (graph.intern(src), graph.intern(&grant.entitlement));
+            if let Some(destination) = entitlements.get(&grant.entitlement) {
+                graph.entitlement_rows.insert(d, destination.rowid);
+            }
             graph.edges.entry(s).or_default().push(Edge {
                 dst: d,
-                shallow: expandable.shallow,
-                principal_types: expandable.resource_type_ids.clone(),
+                shallow: grant.expandable.shallow,
+                principal_types: grant.expandable.resource_type_ids.clone(),
             });
         }
     }
     Ok(graph)
 }
 
-/// What one sequential scan of the staged grants tells the expansion.
+/// An entitlement of the sync that an edge names.
+struct EntitlementRow {
+    rowid: i64,
+    owner: (String, String),
+}
+
+/// The sync's entitlements among `named`, in one scan of its entitlement rows.
+fn find_entitlements(
+    conn: &Connection,
+    sync: &SyncGrants,
+    named: &HashSet<String>,
+) -> Result<HashMap<String, EntitlementRow>> {
+    let mut found = HashMap::new();
+    if named.is_empty() {
+        return Ok(found);
+    }
+    let mut scan = conn.prepare(
+        "select id, external_id, resource_type_id, resource_id from v1_entitlements
+         where id > ?1",
+    )?;
+    let mut rows = scan.query([sync.entitlements_after])?;
+    while let Some(row) = rows.next()? {
+        let external_id = row.get_ref(1)?.as_str()?;
+        if !named.contains(external_id) || found.contains_key(external_id) {
+            continue;
+        }
+        found.insert(
+            external_id.to_string(),
+            EntitlementRow {
+                rowid: row.get(0)?,
+                owner: (row.get(2)?, row.get(3)?),
+            },
+        );
+    }
+    Ok(found)
+}
+
+/// What one sequential scan of the sync's grants tells the expansion.
 #[derive(Default)]
 struct Holdings {
     /// Interned principals `(type, id)`.
@@ -124,12 +206,13 @@ struct Holdings {
     /// Per principal: the source entitlements it holds (-> its grant there is direct), and one
     /// grant of it on a source entitlement, whose principal message expanded grants copy.
     holders: BTreeMap<u32, Holder>,
-    /// The existing grant of (destination entitlement, principal), if any.
-    existing: HashMap<(u32, u32), String>,
+    /// The existing grant (its rowid) of (destination entitlement, principal), if any.
+    existing: HashMap<(u32, u32), i64>,
 }
 
 struct Holder {
-    grant_id: String,
+    /// The rowid of one of its grants on a source entitlement.
+    grant: i64,
     holds: HashMap<u32, bool>,
 }
 
@@ -145,17 +228,17 @@ impl Holdings {
     }
 }
 
-/// Collects, in one pass over the staged grants, the grants on source entitlements (who holds
+/// Collects, in one pass over the sync's grants, the grants on source entitlements (who holds
 /// what) and on destination entitlements (what already exists). Memory grows with the grants
 /// on expandable entitlements only.
-fn scan_holdings(conn: &Connection, graph: &Graph) -> Result<Holdings> {
+fn scan_holdings(conn: &Connection, graph: &Graph, sync: &SyncGrants) -> Result<Holdings> {
     let destinations: HashSet<u32> = graph.edges.values().flatten().map(|e| e.dst).collect();
     let mut held = Holdings::default();
     let mut stmt = conn.prepare(
-        "select external_id, entitlement_id, principal_resource_type_id, principal_resource_id,
-             direct from stage.grants",
+        "select id, entitlement_id, principal_resource_type_id, principal_resource_id
+         from v1_grants where id > ?1",
     )?;
-    let mut rows = stmt.query([])?;
+    let mut rows = stmt.query([sync.grants_after])?;
     while let Some(row) = rows.next()? {
         let Some(&entitlement) = graph.index.get(row.get_ref(1)?.as_str()?) else {
             continue;
@@ -165,17 +248,17 @@ fn scan_holdings(conn: &Connection, graph: &Graph) -> Result<Holdings> {
         if !is_source && !is_destination {
             continue;
         }
-        let grant_id: String = row.get(0)?;
+        let grant: i64 = row.get(0)?;
         let principal = held.principal((row.get(2)?, row.get(3)?));
         if is_destination {
             held.existing
                 .entry((entitlement, principal))
-                .or_insert_with(|| grant_id.clone());
+                .or_insert(grant);
         }
         if is_source {
-            let direct: bool = row.get(4)?;
+            let direct = !sync.indirect.contains(&grant);
             let holder = held.holders.entry(principal).or_insert_with(|| Holder {
-                grant_id,
+                grant,
                 holds: HashMap::new(),
             });
             *holder.holds.entry(entitlement).or_insert(false) |= direct;
@@ -221,15 +304,18 @@ fn walk(
     gains
 }
 
-/// Walks every holder and writes what it gains into the staged grants; returns how many grants
+/// Walks every holder and writes what it gains into the sync's grants; returns how many grants
 /// were created.
-fn apply(conn: &Connection, graph: &Graph, held: Holdings) -> Result<u64> {
-    let mut grant_data = conn.prepare("select data from stage.grants where external_id = ?1")?;
-    let mut entitlement_data =
-        conn.prepare("select data from stage.entitlements where external_id = ?1")?;
-    let mut update = conn.prepare("update stage.grants set data = ?2 where external_id = ?1")?;
-    let mut insert =
-        conn.prepare("insert into stage.grants values (?1, ?2, ?3, ?4, ?5, ?6, null, 0, ?7)")?;
+fn apply(conn: &Connection, graph: &Graph, held: Holdings, sync: &SyncGrants) -> Result<u64> {
+    let mut grant_data = conn.prepare("select data from v1_grants where id = ?1")?;
+    let mut entitlement_data = conn.prepare("select data from v1_entitlements where id = ?1")?;
+    let mut update = conn.prepare("update v1_grants set data = ?2 where id = ?1")?;
+    let mut insert = conn.prepare(
+        "insert into v1_grants (resource_type_id, resource_id, entitlement_id,
+             principal_resource_type_id, principal_resource_id, external_id, expansion,
+             needs_expansion, data, sync_id, discovered_at)
+         values (?1, ?2, ?3, ?4, ?5, ?6, null, 0, ?7, ?8, ?9)",
+    )?;
     let mut entitlements: HashMap<u32, proto::Entitlement> = HashMap::new();
 
     let mut created = 0;
@@ -238,10 +324,13 @@ fn apply(conn: &Connection, graph: &Graph, held: Holdings) -> Result<u64> {
         let mut principal_message = None;
         for (dst, gained) in walk(graph, principal_type, holder) {
             let dst_id = &graph.ids[dst as usize];
-            if let Some(grant_id) = held.existing.get(&(dst, *principal)) {
-                let data: Vec<u8> = grant_data.query_row([grant_id], |r| r.get(0))?;
-                let mut grant = proto::Grant::decode(data.as_slice())
-                    .with_context(|| format!("staged grant {grant_id:?} does not decode"))?;
+            if let Some(&grant_row) = held.existing.get(&(dst, *principal)) {
+                let data: Vec<u8> = grant_data.query_row([grant_row], |r| r.get(0))?;
+                let mut grant = proto::Grant::decode(data.as_slice()).with_context(|| {
+                    format!(
+                        "the grant of {principal_type}:{principal_id} on {dst_id:?} does not decode"
+                    )
+                })?;
                 let sources = grant.sources.get_or_insert_with(GrantSources::default);
                 let before = sources.clone();
                 if sources.sources.is_empty() {
@@ -253,24 +342,28 @@ fn apply(conn: &Connection, graph: &Graph, held: Holdings) -> Result<u64> {
                     sources.sources.entry(src).or_default().is_direct |= source.is_direct;
                 }
                 if *sources != before {
-                    update.execute(params![grant_id, grant.encode_to_vec()])?;
+                    update.execute(params![grant_row, grant.encode_to_vec()])?;
                 }
                 continue;
             }
 
             if principal_message.is_none() {
-                let data: Vec<u8> = grant_data.query_row([&holder.grant_id], |r| r.get(0))?;
+                let data: Vec<u8> = grant_data.query_row([holder.grant], |r| r.get(0))?;
                 principal_message = proto::Grant::decode(data.as_slice())
-                    .with_context(|| format!("staged grant {:?} does not decode", holder.grant_id))?
+                    .with_context(|| {
+                        format!("a grant of {principal_type}:{principal_id} does not decode")
+                    })?
                     .principal;
             }
             let entitlement = match entitlements.get(&dst) {
                 Some(e) => e.clone(),
                 None => {
-                    let data: Vec<u8> = entitlement_data.query_row([dst_id], |r| r.get(0))?;
-                    let e = proto::Entitlement::decode(data.as_slice()).with_context(|| {
-                        format!("staged entitlement {dst_id:?} does not decode")
+                    let row = graph.entitlement_rows.get(&dst).with_context(|| {
+                        format!("grants expand into entitlement {dst_id:?}, which the sync lacks")
                     })?;
+                    let data: Vec<u8> = entitlement_data.query_row([row], |r| r.get(0))?;
+                    let e = proto::Entitlement::decode(data.as_slice())
+                        .with_context(|| format!("entitlement {dst_id:?} does not decode"))?;
                     entitlements.insert(dst, e.clone());
                     e
                 }
@@ -290,13 +383,15 @@ fn apply(conn: &Connection, graph: &Graph, held: Holdings) -> Result<u64> {
             };
             insert
                 .execute(params![
-                    grant.id,
                     resource_type_id,
                     resource_id,
                     dst_id,
                     principal_type,
                     principal_id,
-                    grant.encode_to_vec()
+                    grant.id,
+                    grant.encode_to_vec(),
+                    sync.sync_id,
+                    sync.discovered_at
                 ])
                 .with_context(|| format!("adding expanded grant {:?}", grant.id))?;
             created += 1;

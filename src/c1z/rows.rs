@@ -44,13 +44,26 @@ pub(crate) struct GrantColumns {
 }
 
 impl Row {
-    pub fn from_record(record: &Record) -> Result<Row> {
+    pub fn table(&self) -> Table {
+        match self.columns {
+            Columns::ResourceType => Table::ResourceTypes,
+            Columns::Resource { .. } => Table::Resources,
+            Columns::Entitlement { .. } => Table::Entitlements,
+            Columns::Grant(_) => Table::Grants,
+        }
+    }
+
+    /// Takes the record by value: a grant's blob is the grant minus its `GrantExpandable`,
+    /// stripped in place rather than from a copy (a full export writes a million of them).
+    pub fn from_record(record: Record) -> Result<Row> {
         let external_id = record.external_id();
         if external_id.is_empty() {
             bail!("a {:?} record has an empty id", record.table());
         }
         let (columns, data) = match record {
-            Record::ResourceType(_) => (Columns::ResourceType, record.encode()),
+            Record::ResourceType(resource_type) => {
+                (Columns::ResourceType, resource_type.encode_to_vec())
+            }
             Record::Resource(resource) => {
                 let id = resource
                     .id
@@ -60,7 +73,7 @@ impl Row {
                     resource_type_id: id.resource_type.clone(),
                     parent: resource.parent_resource_id.clone(),
                 };
-                (columns, record.encode())
+                (columns, resource.encode_to_vec())
             }
             Record::Entitlement(entitlement) => {
                 let id = entitlement
@@ -72,7 +85,7 @@ impl Row {
                     resource_type_id: id.resource_type.clone(),
                     resource_id: id.resource.clone(),
                 };
-                (columns, record.encode())
+                (columns, entitlement.encode_to_vec())
             }
             Record::Grant(grant) => grant_row(grant)?,
         };
@@ -84,7 +97,20 @@ impl Row {
     }
 }
 
-fn grant_row(grant: &proto::Grant) -> Result<(Columns, Vec<u8>)> {
+fn grant_row(mut grant: proto::Grant) -> Result<(Columns, Vec<u8>)> {
+    let expandable_url = expandable_type_url();
+    let mut expansion = None;
+    grant.annotations.retain_mut(|annotation| {
+        if annotation.type_url == expandable_url {
+            if expansion.is_none() {
+                expansion = Some(std::mem::take(&mut annotation.value));
+            }
+            false
+        } else {
+            true
+        }
+    });
+
     let id = &grant.id;
     let entitlement = grant
         .entitlement
@@ -103,18 +129,6 @@ fn grant_row(grant: &proto::Grant) -> Result<(Columns, Vec<u8>)> {
         .as_ref()
         .and_then(|p| p.id.as_ref())
         .with_context(|| format!("grant {id:?} has no principal id"))?;
-
-    let expandable_url = expandable_type_url();
-    let mut stripped = grant.clone();
-    let mut expansion = None;
-    stripped.annotations.retain(|annotation| {
-        if annotation.type_url == expandable_url {
-            expansion.get_or_insert_with(|| annotation.value.clone());
-            false
-        } else {
-            true
-        }
-    });
     let expansion = match expansion {
         Some(bytes) => {
             let expandable = GrantExpandable::decode(bytes.as_slice())
@@ -140,7 +154,7 @@ fn grant_row(grant: &proto::Grant) -> Result<(Columns, Vec<u8>)> {
         expansion,
         direct,
     });
-    Ok((columns, stripped.encode_to_vec()))
+    Ok((columns, grant.encode_to_vec()))
 }
 
 pub(crate) fn expandable_type_url() -> String {
