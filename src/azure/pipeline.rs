@@ -2,8 +2,8 @@
 //! gate, token bucket), take a concurrency slot, attach a bearer token, send, classify the
 //! answer, and retry what is transient:
 //!
-//! - 429, and 503 with `Retry-After`: close the API's throttle gate for that long (all requests
-//!   pause), slow its bucket, retry;
+//! - 429, 509, Graph's throttling error codes, and 503 with `Retry-After`: close the API's
+//!   throttle gate for that long (all requests pause), slow its bucket, retry;
 //! - 500/502/504/503, dropped connections, timeouts, unreadable 2xx bodies: jittered exponential
 //!   backoff, retry (requests that are not idempotent are only retried when the request
 //!   provably never reached the server: a connect error or a throttling answer);
@@ -282,7 +282,8 @@ impl Pipeline {
                 }
                 // The closed gate makes this and every other request to the API wait, so the
                 // retry itself needs no extra delay.
-                self.throttled(call.api, wait, u64::from(status == 429));
+                // A 503 is an outage that asked for a pause; everything else here is throttling.
+                self.throttled(call.api, wait, u64::from(status != 503));
                 Step::Retry {
                     reason,
                     delay: Duration::ZERO,

@@ -178,7 +178,8 @@ pub fn batch_error(response: &BatchResponse, url: &str) -> FeedError {
     };
     let (code, message) = (text("code"), text("message"));
     let message = format!("{url}: {message}");
-    if code == "AadPremiumLicenseRequired" {
+    // Error codes are compared ignoring case, as the client does for whole responses.
+    if code.eq_ignore_ascii_case("AadPremiumLicenseRequired") {
         return FeedError::LicenseRequired(message);
     }
     FeedError::Api(match response.status {
