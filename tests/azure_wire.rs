@@ -43,3 +43,105 @@ async fn expired_delta_codes_are_recognised_in_any_casing() {
         .unwrap_err();
     assert!(matches!(err, ApiError::LicenseRequired { .. }), "{err:?}");
 }
+
+/// Graph and ARM return nextLinks and deltaLinks as absolute URLs on their public host
+/// (`https://graph.microsoft.com/v1.0/...`, `https://management.azure.com/...`; delta-query-overview,
+/// ARM paging). A tenant emulator, a proxy or a private endpoint may answer on another address
+/// while its links still name that host, or name the same loopback server by another name
+/// (`localhost` for `127.0.0.1`). Such links are followed on the configured endpoint, so the
+/// token still goes only there; links to any other host are still refused.
+#[tokio::test]
+async fn links_on_microsofts_public_host_or_a_loopback_alias_are_followed_on_the_endpoint() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    let port = server.addr.port();
+    server.script(
+        "/v1.0/users/delta?$select=id",
+        vec![json_answer(
+            200,
+            json!({"value": [{"id": "a"}], "@odata.nextLink": "https://graph.microsoft.com/v1.0/users/delta?$skiptoken=p2"}),
+        )],
+    );
+    server.script(
+        "/v1.0/users/delta?$skiptoken=p2",
+        vec![json_answer(
+            200,
+            json!({"value": [], "@odata.nextLink": format!("https://LOCALHOST:{port}/v1.0/users/delta?$skiptoken=p3")}),
+        )],
+    );
+    server.script(
+        "/v1.0/users/delta?$skiptoken=p3",
+        vec![json_answer(
+            200,
+            json!({"value": [{"id": "b"}], "@odata.deltaLink": "https://Graph.Microsoft.com/v1.0/users/delta?$deltatoken=d1"}),
+        )],
+    );
+    server.script(
+        "/v1.0/users/delta?$deltatoken=d1",
+        vec![json_answer(
+            200,
+            json!({"value": [], "@odata.deltaLink": "https://graph.microsoft.com/v1.0/users/delta?$deltatoken=d2"}),
+        )],
+    );
+    let pages: Vec<Value> = client
+        .graph_pages("/v1.0/users/delta?$select=id", &[])
+        .map(|p| p.unwrap())
+        .collect()
+        .await;
+    assert_eq!(pages.len(), 3);
+    let delta_link = pages[2]["@odata.deltaLink"].as_str().unwrap();
+    let next_round = client.graph_get(delta_link, &[]).await.unwrap();
+    assert_eq!(
+        next_round["@odata.deltaLink"],
+        "https://graph.microsoft.com/v1.0/users/delta?$deltatoken=d2"
+    );
+    assert_eq!(server.seen("/v1.0/users/delta?$deltatoken=d1").len(), 1);
+
+    server.script(
+        "/subscriptions?api-version=2022-12-01",
+        vec![json_answer(
+            200,
+            json!({"value": [1], "nextLink": "https://management.azure.com/subscriptions?api-version=2022-12-01&$skiptoken=2"}),
+        )],
+    );
+    server.script(
+        "/subscriptions?api-version=2022-12-01&$skiptoken=2",
+        vec![json_answer(200, json!({"value": [2]}))],
+    );
+    let arm_pages: Vec<Value> = client
+        .arm_pages("/subscriptions?api-version=2022-12-01")
+        .map(|p| p.unwrap())
+        .collect()
+        .await;
+    assert_eq!(arm_pages.len(), 2);
+
+    // Every request carried a token, and only to the test server (the scripted server saw them).
+    assert!(
+        server
+            .state
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|s| s.bearer.starts_with("tok-"))
+    );
+    // A link on a host that is neither Microsoft's nor the endpoint's is still refused, as is a
+    // Graph link handed to ARM.
+    for (api, link) in [
+        ("graph", "https://graph.example.com/v1.0/users?$skiptoken=x"),
+        (
+            "graph",
+            "https://management.azure.com/subscriptions?api-version=1",
+        ),
+        ("arm", "https://graph.microsoft.com/v1.0/users"),
+    ] {
+        let err = match api {
+            "graph" => client.graph_get(link, &[]).await.unwrap_err(),
+            _ => client.arm_get(link).await.unwrap_err(),
+        };
+        assert!(
+            err.to_string().contains("refusing to send a token"),
+            "{link}: {err}"
+        );
+    }
+}
