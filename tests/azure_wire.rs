@@ -145,3 +145,40 @@ async fn links_on_microsofts_public_host_or_a_loopback_alias_are_followed_on_the
         );
     }
 }
+
+/// Inside a `$batch`, answers come in any order and are matched by `id`; a throttled one
+/// carries its own `Retry-After` in its `headers` object (whatever the header's casing), and an
+/// answer may have no `headers` or no `body` at all (json-batching, throttling). A `Retry-After`
+/// written as a JSON number is still honoured.
+#[tokio::test]
+async fn batch_answers_in_any_order_with_numeric_or_missing_headers_are_read() {
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    server.script(
+        "/v1.0/$batch",
+        vec![json_answer(200, json!({"responses": [
+            {"id": "3", "status": 204},
+            {"id": "2", "status": 429, "headers": {"retry-after": 2}},
+            {"id": "1", "status": 200, "headers": {"RETRY-AFTER": "9"}, "body": {"userPurpose": "user"}},
+        ]}))],
+    );
+    let requests: Vec<BatchRequest> = ["1", "2", "3"]
+        .iter()
+        .map(|id| BatchRequest {
+            id: (*id).into(),
+            url: format!("/users/u{id}/mailboxSettings"),
+            headers: vec![],
+        })
+        .collect();
+    let answers = client.graph_batch(requests).await.unwrap();
+    let ids: Vec<&str> = answers.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(ids, ["1", "2", "3"]);
+    assert_eq!(answers[0].body["userPurpose"], "user");
+    // Only a throttling answer's Retry-After counts.
+    assert_eq!(answers[0].retry_after, None);
+    assert_eq!(answers[1].status, 429);
+    assert_eq!(answers[1].retry_after, Some(Duration::from_secs(2)));
+    assert_eq!(answers[1].body, Value::Null);
+    assert_eq!(answers[2].status, 204);
+    assert_eq!(answers[2].body, Value::Null);
+}
