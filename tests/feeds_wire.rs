@@ -146,3 +146,56 @@ async fn an_arm_page_with_an_empty_next_link_ends_its_list() {
         vec![format!("{SUB}:rg-web")]
     );
 }
+
+/// ARM resource group names are case-insensitive, and ARM ids do not always spell a resource
+/// group the way the resource group list does (a storage account created through a client
+/// that lower-cased the group's name carries `/resourceGroups/rg-web/` in its id while the
+/// group is listed as `RG-Web`). A storage account and its containers are keyed under the
+/// listed spelling, so they sit under the resource group item that exists.
+#[tokio::test]
+async fn a_storage_account_id_spelling_its_resource_group_differently_is_keyed_under_the_listed_group()
+ {
+    let mut h = Harness::new();
+    h.options.skip_p2 = true;
+    let account = format!(
+        "/subscriptions/{SUB}/resourcegroups/rg-web/providers/Microsoft.Storage/storageAccounts/contosoweb"
+    );
+    h.api
+        .arm(&sub_url("resourcegroups?api-version=2021-04-01"), json!({"value": [
+            {"id": format!("/subscriptions/{SUB}/resourceGroups/RG-Web"), "name": "RG-Web", "location": "westeurope"}
+        ]}))
+        .arm(&sub_url("providers/Microsoft.Authorization/roleDefinitions?api-version=2022-04-01"), json!({"value": []}))
+        .arm(&sub_url("providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01"), json!({"value": []}))
+        .arm(&sub_url("providers/Microsoft.Storage/storageAccounts?api-version=2023-05-01"), json!({"value": [
+            {"id": account, "name": "contosoweb", "type": "Microsoft.Storage/storageAccounts", "location": "westeurope"}
+        ]}))
+        .arm(&format!("{account}/blobServices/default/containers?api-version=2023-05-01"), json!({"value": [
+            {"id": format!("{account}/blobServices/default/containers/images"), "name": "images"}
+        ]}));
+    let feed = subscription_feed(SUB);
+    let round = h
+        .round(feed.as_ref(), Position::Baseline, Hints::default())
+        .await
+        .unwrap();
+    assert!(h.api.all_used());
+    assert_eq!(
+        h.store.ids(Collection::ResourceGroup),
+        vec![format!("{SUB}:RG-Web")]
+    );
+    assert_eq!(
+        h.store.ids(Collection::StorageAccount),
+        vec![format!("{SUB}:RG-Web:contosoweb")]
+    );
+    assert_eq!(
+        h.store.ids(Collection::Container),
+        vec![format!("{SUB}:RG-Web:contosoweb:images")]
+    );
+    // The account's containers were not forgotten as those of a gone account.
+    assert!(!round.changes().iter().any(|c| matches!(
+        c,
+        baton_azure_delta::feeds::Change::RemovePrefix {
+            collection: Collection::Container,
+            ..
+        }
+    )));
+}
