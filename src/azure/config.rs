@@ -77,15 +77,9 @@ impl Endpoints {
             )));
         }
         for (name, url) in [("graph", &self.graph), ("arm", &self.arm)] {
-            let loopback = match url.host() {
-                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-                Some(url::Host::Domain(d)) => d == "localhost",
-                None => false,
-            };
             match url.scheme() {
                 "https" => {}
-                "http" if loopback => {}
+                "http" if is_loopback(url) => {}
                 other => {
                     return Err(config_error(format!(
                         "{name} endpoint {url} uses {other}; only https (or http on loopback) is allowed"
@@ -99,6 +93,16 @@ impl Endpoints {
             }
         }
         Ok(())
+    }
+}
+
+/// Whether `url` names this machine (`127.0.0.0/8`, `::1` or `localhost`).
+pub(crate) fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
     }
 }
 

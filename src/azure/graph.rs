@@ -186,16 +186,24 @@ fn parse_batch(envelope: &Value, requests: &[BatchRequest]) -> Result<Vec<BatchA
             .and_then(Value::as_u64)
             .and_then(|s| u16::try_from(s).ok())
             .ok_or_else(|| malformed(format!("$batch answer {id:?} without a valid \"status\"")))?;
+        // Header names compare ignoring case; values are strings on the wire, but a number
+        // (`"Retry-After": 10`) is read as its text rather than dropped.
         let header = |name: &str| {
-            item.get("headers")
+            let value = item
+                .get("headers")
                 .and_then(Value::as_object)?
                 .iter()
                 .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .and_then(|(_, v)| v.as_str())
+                .map(|(_, v)| v)?;
+            match value {
+                Value::String(text) => Some(text.clone()),
+                Value::Number(number) => Some(number.to_string()),
+                _ => None,
+            }
         };
         let retry_after = if status == 429 || status == 503 {
             header("retry-after")
-                .and_then(|v| parse_retry_after(v, time::OffsetDateTime::now_utc()))
+                .and_then(|v| parse_retry_after(&v, time::OffsetDateTime::now_utc()))
         } else {
             None
         };

@@ -2,8 +2,8 @@
 //! gate, token bucket), take a concurrency slot, attach a bearer token, send, classify the
 //! answer, and retry what is transient:
 //!
-//! - 429, and 503 with `Retry-After`: close the API's throttle gate for that long (all requests
-//!   pause), slow its bucket, retry;
+//! - 429, 509, Graph's throttling error codes, and 503 with `Retry-After`: close the API's
+//!   throttle gate for that long (all requests pause), slow its bucket, retry;
 //! - 500/502/504/503, dropped connections, timeouts, unreadable 2xx bodies: jittered exponential
 //!   backoff, retry (requests that are not idempotent are only retried when the request
 //!   provably never reached the server: a connect error or a throttling answer);
@@ -21,6 +21,7 @@ use url::Url;
 
 use super::auth::TokenProvider;
 use super::budget::Budget;
+use super::config::is_loopback;
 use super::counters::{Api, CounterSet, Counters, endpoint_class};
 use super::response::{Verdict, classify};
 use super::{ApiError, ClientConfig, RetryPolicy};
@@ -123,21 +124,27 @@ impl Pipeline {
 
     /// Turns a caller's URL into an absolute one on this API's host. Relative URLs are
     /// `path?query` under the API root; absolute ones (nextLink, deltaLink, Location) are
-    /// replayed unchanged but must point at the same origin, since a bearer token goes with them.
+    /// replayed unchanged when they point at the endpoint's origin (host names compare
+    /// ignoring case). A bearer token goes with them, so any other origin is refused, except
+    /// two that still mean "the configured endpoint" (see [`rebased`]).
     pub(crate) fn resolve(&self, api: Api, url: &str) -> Result<Url, ApiError> {
         let base = &self.lane(api).base;
         if url.starts_with("https://") || url.starts_with("http://") {
             let absolute = Url::parse(url).map_err(|e| bad_url(url, &e.to_string()))?;
-            if absolute.origin() != base.origin() {
-                return Err(bad_url(
-                    url,
-                    &format!(
-                        "it points outside the {api} endpoint {}; refusing to send a token there",
-                        base.origin().ascii_serialization()
-                    ),
-                ));
+            if absolute.origin() == base.origin() {
+                return Ok(absolute);
             }
-            return Ok(absolute);
+            if let Some(rebased) = rebased(api, base, &absolute) {
+                tracing::debug!(%api, link = %absolute, endpoint = %base, "following a link on the configured endpoint");
+                return Ok(rebased);
+            }
+            return Err(bad_url(
+                url,
+                &format!(
+                    "it points outside the {api} endpoint {}; refusing to send a token there",
+                    base.origin().ascii_serialization()
+                ),
+            ));
         }
         if !url.starts_with('/') {
             return Err(bad_url(
@@ -282,7 +289,8 @@ impl Pipeline {
                 }
                 // The closed gate makes this and every other request to the API wait, so the
                 // retry itself needs no extra delay.
-                self.throttled(call.api, wait, u64::from(status == 429));
+                // A 503 is an outage that asked for a pause; everything else here is throttling.
+                self.throttled(call.api, wait, u64::from(status != 503));
                 Step::Retry {
                     reason,
                     delay: Duration::ZERO,
@@ -403,6 +411,51 @@ fn http_client(config: &ClientConfig) -> Result<reqwest::Client, ApiError> {
     builder
         .build()
         .map_err(|e| super::config::config_error(format!("cannot build the HTTP client: {e}")))
+}
+
+/// The public hosts of each API in Microsoft's clouds (graph-delta.md, section 8).
+const GRAPH_HOSTS: [&str; 4] = [
+    "graph.microsoft.com",
+    "graph.microsoft.us",
+    "dod-graph.microsoft.us",
+    "microsoftgraph.chinacloudapi.cn",
+];
+const ARM_HOSTS: [&str; 3] = [
+    "management.azure.com",
+    "management.usgovcloudapi.net",
+    "management.chinacloudapi.cn",
+];
+
+/// A link on another origin that still addresses the configured endpoint, moved onto it:
+///
+/// - a link on the API's public Microsoft host (Graph and ARM write their nextLinks and
+///   deltaLinks on it) while the endpoint is elsewhere (a tenant emulator, a proxy): its path
+///   goes under the endpoint's root;
+/// - a link naming the same loopback server by another name (`localhost` for `127.0.0.1`, same
+///   scheme and port): its path is already the server's.
+///
+/// The token still goes only to the configured endpoint. Any other host gives `None`.
+fn rebased(api: Api, base: &Url, link: &Url) -> Option<Url> {
+    let host = link.host_str()?;
+    let public = match api {
+        Api::Graph => GRAPH_HOSTS.as_slice(),
+        Api::Arm => ARM_HOSTS.as_slice(),
+    };
+    let mut moved = base.clone();
+    if public.iter().any(|p| host.eq_ignore_ascii_case(p)) {
+        let root = base.path().trim_end_matches('/');
+        moved.set_path(&format!("{root}{}", link.path()));
+    } else if is_loopback(link)
+        && is_loopback(base)
+        && link.scheme() == base.scheme()
+        && link.port_or_known_default() == base.port_or_known_default()
+    {
+        moved.set_path(link.path());
+    } else {
+        return None;
+    }
+    moved.set_query(link.query());
+    Some(moved)
 }
 
 fn bad_url(url: &str, why: &str) -> ApiError {

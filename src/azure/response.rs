@@ -9,9 +9,20 @@ use time::OffsetDateTime;
 
 use super::ApiError;
 
-/// Graph error codes meaning "this delta link is no longer usable, start over".
-const RESYNC_CODES: [&str; 2] = ["syncStateNotFound", "resyncRequired"];
-/// Error codes meaning "the tenant lacks the licence for this API".
+/// Graph error codes meaning "this delta link is no longer usable, start over": the basic
+/// codes and the detailed `resync*` ones of the errors page. Compared ignoring case: the
+/// documentation writes `syncStateNotFound`, real answers carry `SyncStateNotFound`
+/// (microsoft-graph-docs issues #2350, #2877).
+const RESYNC_CODES: [&str; 4] = [
+    "syncStateNotFound",
+    "resyncRequired",
+    "resyncApplyDifferences",
+    "resyncUploadDifferences",
+];
+/// Graph error codes meaning "throttled" whatever the status ("The app or user has been
+/// throttled", "Too many requests": errors page).
+const THROTTLE_CODES: [&str; 2] = ["activityLimitReached", "throttledRequest"];
+/// Error codes meaning "the tenant lacks the licence for this API" (also compared ignoring case).
 const LICENSE_CODES: [&str; 1] = ["AadPremiumLicenseRequired"];
 
 /// What the pipeline should do with an answer.
@@ -20,7 +31,8 @@ pub(crate) enum Verdict {
     Success(Value),
     /// 401: the token may have expired server-side; refresh once, then give up with this error.
     Unauthorized(ApiError),
-    /// 429, or 503 with `Retry-After`: pause the whole API, then retry.
+    /// 429, 509, a throttling error code, or 503 with `Retry-After`: pause the whole API,
+    /// then retry.
     Throttled {
         retry_after: Option<Duration>,
         reason: String,
@@ -51,7 +63,7 @@ pub(crate) fn classify(status: u16, headers: &HeaderMap, body: &[u8]) -> Verdict
         .get(LOCATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let has_code = |codes: &[&str]| error.codes.iter().any(|c| codes.contains(&c.as_str()));
+    let has_code = |codes: &[&str]| error.has_code(codes);
 
     if status == 410 || has_code(&RESYNC_CODES) {
         return Verdict::Failed(ApiError::DeltaTokenExpired { location });
@@ -62,11 +74,19 @@ pub(crate) fn classify(status: u16, headers: &HeaderMap, body: &[u8]) -> Verdict
         });
     }
     let reason = format!("status {status} ({}): {}", error.code(), error.message);
+    if status != 401 && has_code(&THROTTLE_CODES) {
+        return Verdict::Throttled {
+            retry_after: retry_after(headers),
+            reason,
+        };
+    }
     match status {
         401 => Verdict::Unauthorized(ApiError::Authentication {
             message: format!("the API rejected the access token: {reason}"),
         }),
-        429 => Verdict::Throttled {
+        // 509 Bandwidth Limit Exceeded: "throttled for exceeding the maximum bandwidth cap",
+        // retry "after more time has elapsed" (Graph errors page).
+        429 | 509 => Verdict::Throttled {
             retry_after: retry_after(headers),
             reason,
         },
@@ -136,6 +156,13 @@ impl ErrorBody {
         ErrorBody { codes, message }
     }
 
+    /// Whether any of the collected codes is one of `codes`, ignoring case.
+    pub(crate) fn has_code(&self, codes: &[&str]) -> bool {
+        self.codes
+            .iter()
+            .any(|c| codes.iter().any(|known| c.eq_ignore_ascii_case(known)))
+    }
+
     pub(crate) fn code(&self) -> &str {
         self.codes.first().map_or("", String::as_str)
     }
@@ -199,6 +226,20 @@ mod tests {
             verdict(400, &[], body),
             Verdict::Failed(ApiError::DeltaTokenExpired { location: None })
         ));
+        for code in [
+            "SyncStateNotFound",
+            "RESYNCREQUIRED",
+            "resyncApplyDifferences",
+        ] {
+            let body = format!(r#"{{"error":{{"code":"{code}","message":"m"}}}}"#);
+            assert!(
+                matches!(
+                    verdict(400, &[], &body),
+                    Verdict::Failed(ApiError::DeltaTokenExpired { location: None })
+                ),
+                "{code}"
+            );
+        }
         let nested = r#"{"error":{"code":"badRequest","message":"m","innerError":{"code":"resyncRequired"}}}"#;
         assert!(matches!(
             verdict(400, &[], nested),
@@ -257,6 +298,23 @@ mod tests {
             Verdict::Throttled { .. }
         ));
         assert!(matches!(verdict(503, &[], ""), Verdict::Transient { .. }));
+        assert!(matches!(
+            verdict(509, &[("retry-after", "2")], ""),
+            Verdict::Throttled { retry_after: Some(d), .. } if d == Duration::from_secs(2)
+        ));
+        let throttled_code = r#"{"error":{"code":"generalException","message":"m","innererror":{"code":"throttledRequest"}}}"#;
+        assert!(matches!(
+            verdict(400, &[], throttled_code),
+            Verdict::Throttled { .. }
+        ));
+        assert!(matches!(
+            verdict(
+                403,
+                &[],
+                r#"{"error":{"code":"activityLimitReached","message":"m"}}"#
+            ),
+            Verdict::Throttled { .. }
+        ));
         assert!(matches!(verdict(502, &[], ""), Verdict::Transient { .. }));
         assert!(matches!(
             verdict(200, &[], "{\"value\":["),

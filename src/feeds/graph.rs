@@ -42,6 +42,19 @@ impl CollectionPage {
                 "{what}: the response is not a JSON object"
             )));
         };
+        // An empty link is no link: ARM may end a list with `"nextLink": ""`.
+        let link = |object: &Map<String, Value>, name: &str| -> Result<Option<String>, FeedError> {
+            match object.get(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(link)) if link.trim().is_empty() => Ok(None),
+                Some(Value::String(link)) => Ok(Some(link.clone())),
+                Some(_) => Err(FeedError::Malformed(format!(
+                    "{what}: `{name}` is not a string"
+                ))),
+            }
+        };
+        let next_link = link(&object, next_name)?;
+        let delta_link = link(&object, "@odata.deltaLink")?;
         let items = match object.remove("value") {
             Some(Value::Array(items)) => items,
             Some(_) => {
@@ -49,25 +62,20 @@ impl CollectionPage {
                     "{what}: `value` is not an array"
                 )));
             }
+            // A delta answer always carries a link but may carry no data (`$deltatoken=latest`
+            // "returns no resource data", delta-query-overview): a page with a link and no
+            // `value` is empty. Without a link, a missing `value` means a wrong answer.
+            None if next_link.is_some() || delta_link.is_some() => Vec::new(),
             None => {
                 return Err(FeedError::Malformed(format!(
                     "{what}: the response has no `value`"
                 )));
             }
         };
-        let link = |object: &Map<String, Value>, name: &str| -> Result<Option<String>, FeedError> {
-            match object.get(name) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(link)) => Ok(Some(link.clone())),
-                Some(_) => Err(FeedError::Malformed(format!(
-                    "{what}: `{name}` is not a string"
-                ))),
-            }
-        };
         Ok(CollectionPage {
             items,
-            next_link: link(&object, next_name)?,
-            delta_link: link(&object, "@odata.deltaLink")?,
+            next_link,
+            delta_link,
         })
     }
 }
@@ -178,7 +186,8 @@ pub fn batch_error(response: &BatchResponse, url: &str) -> FeedError {
     };
     let (code, message) = (text("code"), text("message"));
     let message = format!("{url}: {message}");
-    if code == "AadPremiumLicenseRequired" {
+    // Error codes are compared ignoring case, as the client does for whole responses.
+    if code.eq_ignore_ascii_case("AadPremiumLicenseRequired") {
         return FeedError::LicenseRequired(message);
     }
     FeedError::Api(match response.status {
@@ -205,7 +214,7 @@ mod tests {
 
     #[test]
     fn a_page_without_value_is_named_in_the_error() {
-        let error = CollectionPage::graph(json!({"@odata.nextLink": "x"}), "users list")
+        let error = CollectionPage::graph(json!({"@odata.context": "x"}), "users list")
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();

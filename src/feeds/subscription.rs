@@ -290,6 +290,7 @@ impl SubscriptionFeed {
                         "{what}: storage account id {arm_id} names no resource group"
                     ))
                 })?;
+                let group = listed_group_spelling(ctx, s, group)?;
                 let key = format!("{s}:{group}:{name}");
                 upsert(Collection::StorageAccount, key.clone());
                 round.accounts_seen.push(key.clone());
@@ -355,6 +356,24 @@ impl SubscriptionFeed {
         }
         Ok(())
     }
+}
+
+/// The spelling of resource group `group` of subscription `s` that the resource group list
+/// gave, so that a storage account (and its containers) is keyed under the group item that
+/// exists. Resource group names are case-insensitive in ARM, and the ids of the resources in a
+/// group do not always spell it as the list does. A group not (yet) listed keeps `group`.
+fn listed_group_spelling(ctx: &FeedContext, s: &str, group: &str) -> Result<String, FeedError> {
+    let prefix = format!("{s}:");
+    let listed = ctx
+        .items
+        .item_ids(Collection::ResourceGroup, &prefix)
+        .map_err(store_error)?;
+    Ok(listed
+        .iter()
+        .filter_map(|id| id.strip_prefix(&prefix))
+        .find(|name| name.eq_ignore_ascii_case(group))
+        .unwrap_or(group)
+        .to_string())
 }
 
 /// The resource group segment of an ARM id, as ARM spells it.

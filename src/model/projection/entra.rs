@@ -304,7 +304,7 @@ pub fn group_relation(
     if !group_emitted(group_id, items, options) {
         return Vec::new();
     }
-    let Some(principal) = Kind::from_odata(value)
+    let Some(principal) = Kind::from_link(value)
         .and_then(|kind| principal::resolve(kind, principal_id, items, options))
     else {
         return Vec::new();
@@ -531,7 +531,7 @@ pub fn service_principal_owner(
         return Vec::new();
     }
     let Some(principal) =
-        Kind::from_odata(value).and_then(|kind| principal::resolve(kind, owner_id, items, options))
+        Kind::from_link(value).and_then(|kind| principal::resolve(kind, owner_id, items, options))
     else {
         return Vec::new();
     };

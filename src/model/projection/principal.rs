@@ -42,6 +42,17 @@ impl Kind {
         }
     }
 
+    /// From a relationship link (`members@delta`, `owners@delta`, an owners list entry): its
+    /// `@odata.type` when it has one (another type, a device or a contact, is no principal);
+    /// without the annotation the link does not say, so the object is looked up among the
+    /// stored principals rather than dropped.
+    pub fn from_link(value: &Value) -> Option<Kind> {
+        match value.get("@odata.type") {
+            None | Some(Value::Null) => Some(Kind::Unknown),
+            Some(_) => Kind::from_odata(value),
+        }
+    }
+
     /// From an ARM or Graph `principalType` (`User`, `Group`, `ServicePrincipal`). `ForeignGroup`,
     /// `Device` and the like are not principals here.
     pub fn from_principal_type(principal_type: Option<&str>) -> Option<Kind> {

@@ -1,0 +1,201 @@
+//! The feeds against wire shapes Microsoft documents that our own emulator does not send:
+//! pages without `value`, ARM's empty `nextLink`, member links of other object types, and ARM
+//! ids whose resource group is spelled in another case than the resource group list spells it.
+
+mod feeds_support;
+
+use baton_azure_delta::feeds::groups::GroupsFeed;
+use baton_azure_delta::feeds::{Collection, Hints, Position, subscription_feed};
+use feeds_support::Harness;
+use serde_json::json;
+
+const SUB: &str = "089bd33f-d4ec-47fe-8ba5-0753aa5c5b33";
+
+fn groups_delta_url() -> String {
+    "/v1.0/groups/delta?$select=id,displayName,description,mail,mailEnabled,securityEnabled,groupTypes,onPremisesSyncEnabled,isAssignableToRole,createdDateTime,members,owners".into()
+}
+
+fn sub_url(tail: &str) -> String {
+    format!("/subscriptions/{SUB}/{tail}")
+}
+
+/// A delta response "always includes" a nextLink or a deltaLink (delta-query-overview, "State
+/// tokens"); the items are what may be missing: `$deltatoken=latest` answers "no resource
+/// data", and a page of a round may carry nothing but its nextLink. Such a page is an empty
+/// page, not a malformed one.
+#[tokio::test]
+async fn a_delta_page_with_a_link_but_no_value_is_an_empty_page() {
+    let mut h = Harness::new();
+    h.api
+        .graph(&groups_delta_url(), json!({"@odata.nextLink": "https://graph.microsoft.com/v1.0/groups/delta?$skiptoken=a"}))
+        .graph("https://graph.microsoft.com/v1.0/groups/delta?$skiptoken=a", json!({
+            "value": [{"id": "g1", "displayName": "G1"}],
+            "@odata.nextLink": "https://graph.microsoft.com/v1.0/groups/delta?$skiptoken=b"
+        }))
+        .graph("https://graph.microsoft.com/v1.0/groups/delta?$skiptoken=b", json!({
+            "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#groups",
+            "@odata.deltaLink": "https://graph.microsoft.com/v1.0/groups/delta?$deltatoken=c"
+        }));
+    let round = h
+        .round(&GroupsFeed, Position::Baseline, Hints::default())
+        .await
+        .unwrap();
+    assert!(h.api.all_used());
+    assert_eq!(h.store.ids(Collection::Group), vec!["g1".to_string()]);
+    assert_eq!(
+        round.cursor,
+        json!({"delta_link": "https://graph.microsoft.com/v1.0/groups/delta?$deltatoken=c"})
+    );
+}
+
+/// `members@delta` and `owners@delta` name objects of any directory type: the documented
+/// examples show `#microsoft.graph.user`, and groups also hold groups, service principals,
+/// devices and organizational contacts (delta-query-groups). Every link is kept with its type,
+/// removals of any type are removed, and unknown annotations and null properties do no harm.
+#[tokio::test]
+async fn member_links_of_every_directory_type_are_kept_and_removed_alike() {
+    let mut h = Harness::new();
+    h.api
+        .graph(&groups_delta_url(), json!({
+            "value": [{
+                "id": "g1", "displayName": "G1", "description": null, "mail": null,
+                "extraProperty@odata.type": "#String", "futureProperty": {"x": 1},
+                "members@delta": [
+                    {"@odata.type": "#microsoft.graph.user", "id": "u1"},
+                    {"@odata.type": "#microsoft.graph.group", "id": "g2"},
+                    {"@odata.type": "#microsoft.graph.servicePrincipal", "id": "sp1"},
+                    {"@odata.type": "#microsoft.graph.orgContact", "id": "c1"},
+                    {"@odata.type": "#microsoft.graph.device", "id": "d1"},
+                    {"id": "x1"}
+                ],
+                "owners@delta": [{"@odata.type": "#microsoft.graph.servicePrincipal", "id": "sp1"}]
+            }],
+            "@odata.deltaLink": "https://graph.microsoft.com/v1.0/groups/delta?$deltatoken=d1"
+        }))
+        .graph("https://graph.microsoft.com/v1.0/groups/delta?$deltatoken=d1", json!({
+            "value": [{
+                "id": "g1",
+                "members@delta": [
+                    {"@odata.type": "#microsoft.graph.orgContact", "id": "c1", "@removed": {"reason": "deleted"}},
+                    {"@odata.type": "#microsoft.graph.device", "id": "d1", "@removed": {"reason": "deleted"}},
+                    {"id": "x1", "@removed": {"reason": "deleted"}}
+                ]
+            }],
+            "@odata.deltaLink": "https://graph.microsoft.com/v1.0/groups/delta?$deltatoken=d2"
+        }));
+    let baseline = h
+        .round(&GroupsFeed, Position::Baseline, Hints::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        h.store.item_ids_of(Collection::GroupMember, "g1"),
+        ["g1/c1", "g1/d1", "g1/g2", "g1/sp1", "g1/u1", "g1/x1"]
+    );
+    assert_eq!(
+        h.store.get(Collection::GroupMember, "g1/c1"),
+        Some(json!({"@odata.type": "#microsoft.graph.orgContact"}))
+    );
+    assert_eq!(
+        h.store.get(Collection::GroupOwner, "g1/sp1"),
+        Some(json!({"@odata.type": "#microsoft.graph.servicePrincipal"}))
+    );
+    assert_eq!(
+        h.store.get(Collection::Group, "g1"),
+        Some(
+            json!({"id": "g1", "displayName": "G1", "description": null, "mail": null, "futureProperty": {"x": 1}})
+        )
+    );
+
+    h.round(
+        &GroupsFeed,
+        Position::Delta(baseline.cursor),
+        Hints::default(),
+    )
+    .await
+    .unwrap();
+    assert!(h.api.all_used());
+    assert_eq!(
+        h.store.item_ids_of(Collection::GroupMember, "g1"),
+        ["g1/g2", "g1/sp1", "g1/u1"]
+    );
+}
+
+/// ARM may end a list with `"nextLink": ""` as well as with none or null; the client's own
+/// `arm_pages` already stops there, and so must the feeds, instead of requesting "".
+#[tokio::test]
+async fn an_arm_page_with_an_empty_next_link_ends_its_list() {
+    let mut h = Harness::new();
+    h.options.skip_p2 = true;
+    h.options.skip_storage_containers = true;
+    let empty = json!({"value": [], "nextLink": ""});
+    h.api
+        .arm(&sub_url("resourcegroups?api-version=2021-04-01"), json!({"value": [
+            {"id": format!("/subscriptions/{SUB}/resourceGroups/rg-web"), "name": "rg-web", "location": "westeurope"}
+        ], "nextLink": ""}))
+        .arm(&sub_url("providers/Microsoft.Authorization/roleDefinitions?api-version=2022-04-01"), empty.clone())
+        .arm(&sub_url("providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01"), empty.clone())
+        .arm(&sub_url("providers/Microsoft.Storage/storageAccounts?api-version=2023-05-01"), empty);
+    let feed = subscription_feed(SUB);
+    h.round(feed.as_ref(), Position::Baseline, Hints::default())
+        .await
+        .unwrap();
+    assert!(h.api.all_used());
+    assert_eq!(h.api.count("arm"), 4);
+    assert_eq!(
+        h.store.ids(Collection::ResourceGroup),
+        vec![format!("{SUB}:rg-web")]
+    );
+}
+
+/// ARM resource group names are case-insensitive, and ARM ids do not always spell a resource
+/// group the way the resource group list does (a storage account created through a client
+/// that lower-cased the group's name carries `/resourceGroups/rg-web/` in its id while the
+/// group is listed as `RG-Web`). A storage account and its containers are keyed under the
+/// listed spelling, so they sit under the resource group item that exists.
+#[tokio::test]
+async fn a_storage_account_id_spelling_its_resource_group_differently_is_keyed_under_the_listed_group()
+ {
+    let mut h = Harness::new();
+    h.options.skip_p2 = true;
+    let account = format!(
+        "/subscriptions/{SUB}/resourcegroups/rg-web/providers/Microsoft.Storage/storageAccounts/contosoweb"
+    );
+    h.api
+        .arm(&sub_url("resourcegroups?api-version=2021-04-01"), json!({"value": [
+            {"id": format!("/subscriptions/{SUB}/resourceGroups/RG-Web"), "name": "RG-Web", "location": "westeurope"}
+        ]}))
+        .arm(&sub_url("providers/Microsoft.Authorization/roleDefinitions?api-version=2022-04-01"), json!({"value": []}))
+        .arm(&sub_url("providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01"), json!({"value": []}))
+        .arm(&sub_url("providers/Microsoft.Storage/storageAccounts?api-version=2023-05-01"), json!({"value": [
+            {"id": account, "name": "contosoweb", "type": "Microsoft.Storage/storageAccounts", "location": "westeurope"}
+        ]}))
+        .arm(&format!("{account}/blobServices/default/containers?api-version=2023-05-01"), json!({"value": [
+            {"id": format!("{account}/blobServices/default/containers/images"), "name": "images"}
+        ]}));
+    let feed = subscription_feed(SUB);
+    let round = h
+        .round(feed.as_ref(), Position::Baseline, Hints::default())
+        .await
+        .unwrap();
+    assert!(h.api.all_used());
+    assert_eq!(
+        h.store.ids(Collection::ResourceGroup),
+        vec![format!("{SUB}:RG-Web")]
+    );
+    assert_eq!(
+        h.store.ids(Collection::StorageAccount),
+        vec![format!("{SUB}:RG-Web:contosoweb")]
+    );
+    assert_eq!(
+        h.store.ids(Collection::Container),
+        vec![format!("{SUB}:RG-Web:contosoweb:images")]
+    );
+    // The account's containers were not forgotten as those of a gone account.
+    assert!(!round.changes().iter().any(|c| matches!(
+        c,
+        baton_azure_delta::feeds::Change::RemovePrefix {
+            collection: Collection::Container,
+            ..
+        }
+    )));
+}
