@@ -15,3 +15,10 @@ pub mod logging;
 pub mod model;
 pub mod store;
 pub mod sync;
+
+/// mimalloc instead of the system allocator, for every binary that links this crate (the
+/// program, its tests and its benchmarks alike). sled and the projection allocate and free
+/// small blocks at a high rate; with glibc's malloc over half the CPU of a full store snapshot
+/// went to `_int_malloc`, `malloc_consolidate` and `free` (perf, benches/store_apply.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

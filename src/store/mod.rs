@@ -388,7 +388,8 @@ impl Store {
     /// `f` must therefore not call back into the store.
     pub fn snapshot(&self, f: &mut dyn FnMut(Record) -> anyhow::Result<()>) -> anyhow::Result<u64> {
         let _writer = self.lock()?;
-        let stored = StoredItems::new(&self.items, &self.refs);
+        let mut stored = StoredItems::new(&self.items, &self.refs);
+        stored.remember_ids(Collection::User)?;
         let origins = projection::all_origins(&stored);
         stored.check()?;
         let mut counted = meta::Counts {
