@@ -257,6 +257,12 @@ fn check_walk(options: ProjectionOptions, steps: &[usize]) -> Result<(), TestCas
     for (n, &i) in steps.iter().enumerate() {
         let (k, v) = pool[i % pool.len()].clone();
         incremental.apply(k.clone(), v.clone());
+        prop_assert_eq!(
+            streamed(&incremental.items, &options),
+            origin_by_origin(&incremental.items, &options),
+            "project_all after step {}",
+            n
+        );
         let full = encoded(&snapshot(&incremental.items, &options));
         let now = incremental.current();
         if now != full {

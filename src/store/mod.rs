@@ -390,19 +390,17 @@ impl Store {
         let _writer = self.lock()?;
         let mut stored = StoredItems::new(&self.items, &self.refs);
         stored.remember_ids(Collection::User)?;
-        let origins = projection::all_origins(&stored);
-        stored.check()?;
         let mut counted = meta::Counts {
             records: Some([0; 4]),
             ..meta::Counts::default()
         };
-        for origin in &origins {
-            for record in projection::project(origin, &stored, &self.options) {
-                counted.add_record(record.table(), 1);
-                f(record)?;
-            }
-            stored.check()?;
-        }
+        projection::project_all(&stored, &self.options, &mut |record| {
+            counted.add_record(record.table(), 1);
+            f(record)
+        })?;
+        // A look-up that met a storage error answered "absent": the records are not to be
+        // trusted then, and the error fails the snapshot (the exporter keeps the old file).
+        stored.check()?;
         // The snapshot has counted every record: that is the count from now on.
         let mut counts = self.counts()?;
         if counts.records != counted.records {

@@ -163,6 +163,20 @@ impl ItemLookup for StoredItems<'_> {
         let ids = StoredItems::referencing(self, target, collection);
         self.note(ids, Vec::new())
     }
+
+    fn scan(
+        &self,
+        collection: Collection,
+        f: &mut dyn FnMut(ItemKey, Value) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        for entry in self.items.scan_prefix(keys::item_prefix(collection, "")) {
+            let (key, bytes) = entry.context("scanning items")?;
+            let key = keys::parse_item_key(&key)?;
+            let (_, value) = keys::decode_item(&bytes).with_context(|| format!("item {key:?}"))?;
+            f(key, value)?;
+        }
+        Ok(())
+    }
 }
 
 /// What a page changes, as the projection must see it afterwards.

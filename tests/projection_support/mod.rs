@@ -79,6 +79,25 @@ impl ItemLookup for MemItems {
     }
 }
 
+/// Every record of a full snapshot as `project_all` streams it, in its order.
+pub fn streamed(items: &MemItems, options: &ProjectionOptions) -> Vec<Record> {
+    let mut out = Vec::new();
+    projection::project_all(items, options, &mut |record| {
+        out.push(record);
+        Ok(())
+    })
+    .expect("an in-memory projection does not fail");
+    out
+}
+
+/// Every record of a full snapshot origin by origin: `project` over `all_origins`.
+pub fn origin_by_origin(items: &MemItems, options: &ProjectionOptions) -> Vec<Record> {
+    projection::all_origins(items)
+        .iter()
+        .flat_map(|origin| projection::project(origin, items, options))
+        .collect()
+}
+
 /// Every record of a full snapshot, by (table, external id). Panics if two origins (or one origin
 /// twice) produce the same record: every record has exactly one origin.
 pub fn snapshot(
