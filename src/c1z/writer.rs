@@ -186,9 +186,9 @@ fn finish(
     })
 }
 
-/// Rows encoded but not yet inserted: enough to keep both threads busy, few enough (a few MB)
-/// to keep memory flat.
-const ROWS_IN_FLIGHT: usize = 4096;
+/// Records produced but not yet written: enough to keep both threads busy, few enough (a few
+/// MB) to keep memory flat.
+const RECORDS_IN_FLIGHT: usize = 4096;
 
 /// The SQLite database of a `.c1z` being built.
 struct Database {
@@ -217,9 +217,9 @@ impl Database {
         Ok(Database { conn, path })
     }
 
-    /// Writes one full sync. Records are turned into rows on the caller's thread (where the
-    /// store projects them) while a second thread inserts the rows into SQLite, so the two
-    /// halves of the work overlap; the expansion follows on the writing thread.
+    /// Writes one full sync. The caller's thread produces the records (the store projects
+    /// them: the larger half of the work) while a second thread encodes them and inserts the
+    /// rows into SQLite, so the two overlap; the expansion follows on the writing thread.
     fn write_full_sync(&mut self, records: RecordFeed, options: ExportOptions) -> Result<FullSync> {
         let started_at = sqlite_now();
         let sync_id = new_sync_id();
@@ -227,13 +227,13 @@ impl Database {
         let feed_failed = AtomicBool::new(false);
         let writer_gone = AtomicBool::new(false);
         std::thread::scope(|scope| {
-            let (rows_tx, rows_rx) = mpsc::sync_channel::<Row>(ROWS_IN_FLIGHT);
+            let (records_tx, records_rx) = mpsc::sync_channel::<Record>(RECORDS_IN_FLIGHT);
             let feed_failed = &feed_failed;
             let writer = scope.spawn(move || -> Result<FullSync> {
                 let conn: &Connection = conn;
                 let mut sync = SyncRows::begin(conn, sync_id)?;
-                for row in rows_rx {
-                    sync.insert(row)?;
+                for record in records_rx {
+                    sync.insert(Row::from_record(record)?)?;
                 }
                 if feed_failed.load(Ordering::Acquire) {
                     bail!("the records stopped coming");
@@ -257,8 +257,7 @@ impl Database {
                 })
             });
             let fed = records(&mut |record| {
-                let row = Row::from_record(record)?;
-                rows_tx.send(row).map_err(|_| {
+                records_tx.send(record).map_err(|_| {
                     writer_gone.store(true, Ordering::Release);
                     anyhow!("the c1z writer stopped")
                 })
@@ -266,7 +265,7 @@ impl Database {
             if fed.is_err() {
                 feed_failed.store(true, Ordering::Release);
             }
-            drop(rows_tx);
+            drop(records_tx);
             let written = writer
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));

@@ -390,6 +390,7 @@ impl Store {
         let _writer = self.lock()?;
         let mut stored = StoredItems::new(&self.items, &self.refs);
         stored.remember_ids(Collection::User)?;
+        stored.remember_ids(Collection::Group)?;
         let mut counted = meta::Counts {
             records: Some([0; 4]),
             ..meta::Counts::default()

@@ -46,8 +46,9 @@ impl<'a> StoredItems<'a> {
 
     /// Reads the ids of `collection` once, in key order, and answers `exists` for it from them
     /// from then on. For a full snapshot: nearly every grant asks whether its principal user
-    /// exists, and a million point reads spread over every user's leaf of the tree made sled
-    /// page its nodes in and out of its cache, where one ordered scan reads each leaf once.
+    /// and its group exist, and a million point reads spread over every user's leaf of the
+    /// tree made sled page its nodes in and out of its cache, where one ordered scan reads each
+    /// leaf once.
     /// Only for a view that does not outlive the items it saw (a snapshot holds the writer
     /// lock throughout).
     pub fn remember_ids(&mut self, collection: Collection) -> anyhow::Result<()> {

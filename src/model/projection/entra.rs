@@ -196,10 +196,19 @@ fn display_name(value: &Value, fields: &[&str], fallback: &str) -> String {
 
 /// Whether group `id` is emitted as a resource (and so carries entitlements and grants).
 pub fn group_emitted(id: &str, items: &dyn ItemLookup, options: &ProjectionOptions) -> bool {
-    !options.external_principals
-        && items
-            .item(&ItemKey::new(Collection::Group, id))
+    if options.external_principals {
+        return false;
+    }
+    let key = ItemKey::new(Collection::Group, id);
+    // Only `--skip-ad-groups` needs the group's fields; otherwise presence decides, which a
+    // store answers without decoding the item (every membership grant asks).
+    if options.skip_ad_groups {
+        items
+            .item(&key)
             .is_some_and(|g| !principal::group_hidden(&g, options))
+    } else {
+        items.exists(&key)
+    }
 }
 
 pub fn group(id: &str, group: &Value, options: &ProjectionOptions) -> Vec<Record> {
