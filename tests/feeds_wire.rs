@@ -1,10 +1,12 @@
 //! The feeds against wire shapes Microsoft documents that our own emulator does not send:
-//! pages without `value`, ARM's empty `nextLink`, member links of other object types, and ARM
-//! ids whose resource group is spelled in another case than the resource group list spells it.
+//! pages without `value`, ARM's empty `nextLink`, member links of other object types, ARM
+//! ids whose resource group is spelled in another case than the resource group list spells it,
+//! requests inside a `$batch` that fail alone with a server error.
 
 mod feeds_support;
 
 use baton_azure_delta::feeds::groups::GroupsFeed;
+use baton_azure_delta::feeds::sp_owners::ServicePrincipalOwnersFeed;
 use baton_azure_delta::feeds::{Collection, Hints, Position, subscription_feed};
 use feeds_support::Harness;
 use serde_json::json;
@@ -198,4 +200,81 @@ async fn a_storage_account_id_spelling_its_resource_group_differently_is_keyed_u
             ..
         }
     )));
+}
+
+/// Each request in a `$batch` is evaluated on its own and can fail alone inside a 200 envelope;
+/// Microsoft's advice is to retry only the failed ones (throttling, "Throttling and batching").
+/// A 503 or 500 for one request is as transient as for a whole call (errors page), so only
+/// that request is sent again, and the page succeeds.
+#[tokio::test]
+async fn a_server_error_inside_a_batch_retries_only_that_request() {
+    let mut h = Harness::new();
+    for sp in ["a", "b", "c"] {
+        h.store.put(Collection::ServicePrincipal, sp, json!({}));
+    }
+    let owners = |sp: &str| format!("/servicePrincipals/{sp}/owners?$select=id");
+    let unavailable = json!({"error": {"code": "serviceNotAvailable", "message": "try later"}});
+    h.api
+        .batch(&owners("a"), 200, json!({"value": []}))
+        .batch(&owners("b"), 503, unavailable.clone())
+        .batch(
+            &owners("c"),
+            500,
+            json!({"error": {"code": "generalException", "message": "boom"}}),
+        )
+        .batch(
+            &owners("b"),
+            200,
+            json!({"value": [{"@odata.type": "#microsoft.graph.user", "id": "u1"}]}),
+        )
+        .batch(&owners("c"), 503, unavailable)
+        .batch(&owners("c"), 200, json!({"value": [{"id": "u2"}]}));
+    h.round(
+        &ServicePrincipalOwnersFeed,
+        Position::Baseline,
+        Hints::default(),
+    )
+    .await
+    .unwrap();
+    let batches: Vec<String> = h.api.calls().into_iter().map(|c| c.url).collect();
+    assert_eq!(
+        batches,
+        vec![
+            format!("{} | {} | {}", owners("a"), owners("b"), owners("c")),
+            format!("{} | {}", owners("b"), owners("c")),
+            owners("c"),
+        ]
+    );
+    assert!(h.api.all_used());
+    assert_eq!(
+        h.store.ids(Collection::ServicePrincipalOwner),
+        vec!["b/u1".to_string(), "c/u2".to_string()]
+    );
+}
+
+/// A request that keeps failing with a server error fails the page as retryable (its object's
+/// owners must not be swept as if it had none), after only the failing request was retried.
+#[tokio::test]
+async fn a_request_failing_with_server_errors_every_time_fails_the_page_as_retryable() {
+    let mut h = Harness::new();
+    h.store.put(Collection::ServicePrincipal, "a", json!({}));
+    let url = "/servicePrincipals/a/owners?$select=id";
+    for _ in 0..4 {
+        h.api.batch(url, 502, json!("Bad Gateway"));
+    }
+    let error = h
+        .round(
+            &ServicePrincipalOwnersFeed,
+            Position::Baseline,
+            Hints::default(),
+        )
+        .await
+        .err();
+    let Some(error) = error else {
+        panic!("a request failing every time must fail the page");
+    };
+    assert!(error.is_retryable(), "{error:?}");
+    assert!(error.to_string().contains("Bad Gateway"), "{error}");
+    assert_eq!(h.api.count("batch"), 4);
+    assert!(h.api.all_used());
 }
