@@ -1,11 +1,13 @@
 //! The feeds against wire shapes Microsoft documents that our own emulator does not send:
 //! pages without `value`, ARM's empty `nextLink`, member links of other object types, ARM
 //! ids whose resource group is spelled in another case than the resource group list spells it,
-//! requests inside a `$batch` that fail alone with a server error.
+//! requests inside a `$batch` that fail alone with a server error, and the many ways Graph says
+//! "no mailbox" or says nothing about a mailbox.
 
 mod feeds_support;
 
 use baton_azure_delta::feeds::groups::GroupsFeed;
+use baton_azure_delta::feeds::mailbox::MailboxFeed;
 use baton_azure_delta::feeds::sp_owners::ServicePrincipalOwnersFeed;
 use baton_azure_delta::feeds::{Collection, Hints, Position, subscription_feed};
 use feeds_support::Harness;
@@ -277,4 +279,94 @@ async fn a_request_failing_with_server_errors_every_time_fails_the_page_as_retry
     assert!(error.to_string().contains("Bad Gateway"), "{error}");
     assert_eq!(h.api.count("batch"), 4);
     assert!(h.api.all_used());
+}
+
+/// `mailboxSettings` answers that say "no mailbox": a 404 whatever its code
+/// (`MailboxNotEnabledForRESTAPI`, Exchange KB 4462988; `ResourceNotFound`, `ErrorItemNotFound`
+/// and `UnknownError` as reported for users without one), and Exchange's own "mailbox does not
+/// exist" code whatever the status. Answers that say nothing about the mailbox: a 403
+/// `ErrorAccessDenied` (an application access policy, auth-limit-mailbox-access), a server error
+/// that outlives the retries, a 2xx without a settings object. Those keep what the store knew,
+/// even through a full pass that sweeps the rest.
+#[tokio::test]
+async fn mailbox_answers_say_no_mailbox_or_nothing_and_nothing_keeps_the_stored_purpose() {
+    let mut h = Harness::new();
+    h.options.mailbox = true;
+    let users = [
+        "u1-policy",
+        "u2-outage",
+        "u3-empty",
+        "u4-gone",
+        "u5-unknown",
+        "u6-rest",
+        "u7-item",
+    ];
+    for user in users {
+        h.store.put(Collection::User, user, json!({}));
+    }
+    h.store.put(
+        Collection::Mailbox,
+        "u1-policy",
+        json!({"userPurpose": "shared"}),
+    );
+    h.store.put(
+        Collection::Mailbox,
+        "u2-outage",
+        json!({"userPurpose": "room"}),
+    );
+    h.store.put(
+        Collection::Mailbox,
+        "u3-empty",
+        json!({"userPurpose": "equipment"}),
+    );
+    let url = |user: &str| format!("/users/{user}/mailboxSettings");
+    let error = |code: &str| json!({"error": {"code": code, "message": code}});
+    h.api
+        .batch(&url("u1-policy"), 403, json!({"error": {"code": "ErrorAccessDenied", "message": "Access to OData is disabled."}}))
+        .batch(&url("u3-empty"), 200, serde_json::Value::Null)
+        .batch(&url("u4-gone"), 403, error("ErrorNonExistentMailbox"))
+        .batch(&url("u5-unknown"), 404, error("UnknownError"))
+        .batch(&url("u6-rest"), 404, error("MailboxNotSupportedForRESTAPI"))
+        .batch(&url("u7-item"), 404, error("ErrorItemNotFound"));
+    for _ in 0..4 {
+        h.api
+            .batch(&url("u2-outage"), 503, error("ServiceUnavailable"));
+    }
+    h.round(&MailboxFeed, Position::Baseline, Hints::default())
+        .await
+        .unwrap();
+    assert!(h.api.all_used());
+    let purpose = |user: &str| h.store.get(Collection::Mailbox, user);
+    assert_eq!(purpose("u1-policy"), Some(json!({"userPurpose": "shared"})));
+    assert_eq!(purpose("u2-outage"), Some(json!({"userPurpose": "room"})));
+    assert_eq!(
+        purpose("u3-empty"),
+        Some(json!({"userPurpose": "equipment"}))
+    );
+    for user in ["u4-gone", "u5-unknown", "u6-rest", "u7-item"] {
+        assert_eq!(purpose(user), Some(json!({"noMailbox": true})), "{user}");
+    }
+    assert_eq!(h.store.ids(Collection::User).len(), users.len());
+}
+
+/// A status that is neither "no mailbox" nor transient (a 400: the request is wrong) is a
+/// failure to report, not a state to store.
+#[tokio::test]
+async fn a_bad_request_for_mailbox_settings_fails_the_page() {
+    let mut h = Harness::new();
+    h.options.mailbox = true;
+    h.store.put(Collection::User, "u1", json!({}));
+    h.api.batch(
+        "/users/u1/mailboxSettings",
+        400,
+        json!({"error": {"code": "BadRequest", "message": "Resource not found for the segment 'mailboxSettings'."}}),
+    );
+    let error = h
+        .round(&MailboxFeed, Position::Baseline, Hints::default())
+        .await
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(error.contains("/users/u1/mailboxSettings"), "{error}");
+    assert_eq!(h.store.get(Collection::Mailbox, "u1"), None);
 }
