@@ -2,10 +2,11 @@
 //! pages without `value`, ARM's empty `nextLink`, member links of other object types, ARM
 //! ids whose resource group is spelled in another case than the resource group list spells it,
 //! requests inside a `$batch` that fail alone with a server error, and the many ways Graph says
-//! "no mailbox" or says nothing about a mailbox.
+//! "no mailbox" or says nothing about a mailbox, and storage accounts without a Blob service.
 
 mod feeds_support;
 
+use baton_azure_delta::azure::ApiError;
 use baton_azure_delta::feeds::groups::GroupsFeed;
 use baton_azure_delta::feeds::mailbox::MailboxFeed;
 use baton_azure_delta::feeds::sp_owners::ServicePrincipalOwnersFeed;
@@ -369,4 +370,66 @@ async fn a_bad_request_for_mailbox_settings_fails_the_page() {
         .unwrap_or_default();
     assert!(error.contains("/users/u1/mailboxSettings"), "{error}");
     assert_eq!(h.store.get(Collection::Mailbox, "u1"), None);
+}
+
+/// A `FileStorage` account holds only file shares (storage-account-overview), and listing blob
+/// containers of an account without a Blob service answers 400 `FeatureNotSupportedForAccount`
+/// ("Blob is not supported for the account."). Neither may fail the subscription's feed: the
+/// file-only account is not asked, and an account that answers so has no containers.
+#[tokio::test]
+async fn accounts_without_a_blob_service_have_no_containers_and_fail_nothing() {
+    let mut h = Harness::new();
+    h.options.skip_p2 = true;
+    let account = |name: &str| {
+        format!(
+            "/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/{name}"
+        )
+    };
+    h.store.put(
+        Collection::Container,
+        &format!("{SUB}:rg:nosvc:stale"),
+        json!({}),
+    );
+    h.api
+        .arm(&sub_url("resourcegroups?api-version=2021-04-01"), json!({"value": [
+            {"id": format!("/subscriptions/{SUB}/resourceGroups/rg"), "name": "rg"}
+        ]}))
+        .arm(&sub_url("providers/Microsoft.Authorization/roleDefinitions?api-version=2022-04-01"), json!({"value": []}))
+        .arm(&sub_url("providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01"), json!({"value": []}))
+        .arm(&sub_url("providers/Microsoft.Storage/storageAccounts?api-version=2023-05-01"), json!({"value": [
+            {"id": account("files"), "name": "files", "kind": "FileStorage", "sku": {"name": "Premium_LRS", "tier": "Premium"}},
+            {"id": account("nosvc"), "name": "nosvc", "kind": "StorageV2"},
+            {"id": account("blobs"), "name": "blobs", "kind": "BlockBlobStorage"}
+        ]}))
+        .arm_err(
+            &format!("{}/blobServices/default/containers?api-version=2023-05-01", account("nosvc")),
+            ApiError::Other {
+                status: Some(400),
+                code: "FeatureNotSupportedForAccount".into(),
+                message: "Blob is not supported for the account.".into(),
+            },
+        )
+        .arm(&format!("{}/blobServices/default/containers?api-version=2023-05-01", account("blobs")), json!({"value": [
+            {"id": format!("{}/blobServices/default/containers/c1", account("blobs")), "name": "c1"}
+        ]}));
+    h.round(
+        subscription_feed(SUB).as_ref(),
+        Position::Baseline,
+        Hints::default(),
+    )
+    .await
+    .unwrap();
+    assert!(h.api.all_used());
+    assert!(
+        !h.api
+            .calls()
+            .iter()
+            .any(|c| c.url.contains("/files/blobServices")),
+        "a FileStorage account has no blob containers to list"
+    );
+    assert_eq!(h.store.ids(Collection::StorageAccount).len(), 3);
+    assert_eq!(
+        h.store.ids(Collection::Container),
+        vec![format!("{SUB}:rg:blobs:c1")]
+    );
 }
