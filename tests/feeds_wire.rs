@@ -2,7 +2,8 @@
 //! pages without `value`, ARM's empty `nextLink`, member links of other object types, ARM
 //! ids whose resource group is spelled in another case than the resource group list spells it,
 //! requests inside a `$batch` that fail alone with a server error, and the many ways Graph says
-//! "no mailbox" or says nothing about a mailbox, and storage accounts without a Blob service.
+//! "no mailbox" or says nothing about a mailbox; storage accounts without a Blob service, and an
+//! Activity Log that refuses the query window.
 
 mod feeds_support;
 
@@ -10,7 +11,7 @@ use baton_azure_delta::azure::ApiError;
 use baton_azure_delta::feeds::groups::GroupsFeed;
 use baton_azure_delta::feeds::mailbox::MailboxFeed;
 use baton_azure_delta::feeds::sp_owners::ServicePrincipalOwnersFeed;
-use baton_azure_delta::feeds::{Collection, Hints, Position, subscription_feed};
+use baton_azure_delta::feeds::{Collection, Hints, Position, activity_log, subscription_feed};
 use feeds_support::Harness;
 use serde_json::json;
 
@@ -432,4 +433,66 @@ async fn accounts_without_a_blob_service_have_no_containers_and_fail_nothing() {
         h.store.ids(Collection::Container),
         vec![format!("{SUB}:rg:blobs:c1")]
     );
+}
+
+/// The Activity Log answers 400 for a start time past its retention (about 90 days; azure-cli
+/// #4885 shows "Bad Request" just past three months), which a round resumed long after it was
+/// planned can ask for. The log then cannot say what changed: the feed lists everything again
+/// rather than failing the same query every round.
+#[tokio::test]
+async fn an_activity_log_that_refuses_the_window_makes_the_round_list_everything() {
+    let mut h = Harness::new();
+    h.options.skip_p2 = true;
+    h.options.skip_storage_containers = true;
+    let now = h.clock.now();
+    let checked_until = now - time::Duration::hours(1);
+    let overlap = time::Duration::seconds(h.options.activity_log_overlap.as_secs() as i64);
+    let url = activity_log::query_url(SUB, checked_until - overlap, now).unwrap();
+    h.api
+        .arm_err(
+            &url,
+            ApiError::Other {
+                status: Some(400),
+                code: "BadRequest".into(),
+                message: "The start time of the query is out of the retention range.".into(),
+            },
+        )
+        .arm(
+            &sub_url("resourcegroups?api-version=2021-04-01"),
+            json!({"value": [
+                {"id": format!("/subscriptions/{SUB}/resourceGroups/rg"), "name": "rg"}
+            ]}),
+        )
+        .arm(
+            &sub_url("providers/Microsoft.Authorization/roleDefinitions?api-version=2022-04-01"),
+            json!({"value": []}),
+        )
+        .arm(
+            &sub_url("providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01"),
+            json!({"value": []}),
+        )
+        .arm(
+            &sub_url("providers/Microsoft.Storage/storageAccounts?api-version=2023-05-01"),
+            json!({"value": []}),
+        );
+    let cursor = json!({
+        "checked_until": checked_until.unix_timestamp(),
+        "seen": {},
+        "last_full": checked_until.unix_timestamp(),
+    });
+    let round = h
+        .round(
+            subscription_feed(SUB).as_ref(),
+            Position::Delta(cursor),
+            Hints::default(),
+        )
+        .await
+        .unwrap();
+    assert!(h.api.all_used());
+    assert_eq!(
+        h.store.ids(Collection::ResourceGroup),
+        vec![format!("{SUB}:rg")]
+    );
+    assert_eq!(round.cursor["last_full"], json!(now.unix_timestamp()));
+    assert_eq!(round.cursor["checked_until"], json!(now.unix_timestamp()));
 }
