@@ -219,3 +219,45 @@ async fn batch_bodies_written_as_strings_are_decoded_when_they_hold_json() {
     }
     assert_eq!(answers[3].body, json!("Bad Gateway"));
 }
+
+/// The token endpoint answers a misconfiguration with 400/401, `error` (`invalid_client`,
+/// `unauthorized_client`, `invalid_request`) and an `AADSTSnnnn` description
+/// (v2-oauth2-client-creds-grant-flow; reference-error-codes). Each gives one authentication
+/// error that says which setting to fix, carries Microsoft's code, is not retried, and never
+/// shows the secret.
+#[tokio::test]
+async fn token_endpoint_errors_name_the_setting_to_fix_without_the_secret() {
+    let server = TestServer::start().await;
+    let wrong_secret = "wrong-secret-Qz7";
+    let mut cases = Vec::new();
+    let config = server.config(wrong_secret);
+    cases.push((config, "AADSTS7000215", "client secret"));
+    let mut config = server.config(RIGHT_SECRET);
+    if let Credential::ClientSecret { client_id, .. } = &mut config.credential {
+        *client_id = "99999999-aaaa-bbbb-cccc-000000000000".into();
+    }
+    cases.push((config, "AADSTS700016", "client id"));
+    let mut config = server.config(RIGHT_SECRET);
+    if let Credential::ClientSecret { tenant_id, .. } = &mut config.credential {
+        *tenant_id = "99999999-0000-0000-0000-000000000000".into();
+    }
+    cases.push((config, "AADSTS90002", "tenant id"));
+    for (config, code, setting) in cases {
+        let client = AzureClient::new(config).await.unwrap();
+        let err = client.check_credentials().await.unwrap_err();
+        let ApiError::Authentication { message } = &err else {
+            panic!("{code}: expected an authentication error, got {err:?}");
+        };
+        assert!(message.contains(code), "{message}");
+        assert!(
+            message.contains(setting),
+            "{code} names the {setting}: {message}"
+        );
+        assert!(!err.is_retryable(), "{code}");
+        assert!(
+            !format!("{err:?}").contains(wrong_secret),
+            "{code}: secret leaked"
+        );
+    }
+    assert_eq!(server.tokens_issued(), 0);
+}
