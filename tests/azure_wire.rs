@@ -182,3 +182,82 @@ async fn batch_answers_in_any_order_with_numeric_or_missing_headers_are_read() {
     assert_eq!(answers[2].status, 204);
     assert_eq!(answers[2].body, Value::Null);
 }
+
+/// OData JSON batching carries a body whose media type is not JSON as a string, base64-encoded
+/// when binary (json-batching: the body "might be a JSON object or a base64 URL-encoded
+/// value"), and Graph has been seen to send JSON answers base64-encoded (Q&A 1352007). A body
+/// that is base64 of JSON, or JSON written as a string, is read as that JSON; a plain text
+/// (a proxy's "Bad Gateway") stays the text it is.
+#[tokio::test]
+async fn batch_bodies_written_as_strings_are_decoded_when_they_hold_json() {
+    use base64::Engine;
+    let server = TestServer::start().await;
+    let client = server.client().await;
+    let settings = json!({"userPurpose": "shared", "timeZone": "UTC"});
+    let standard = base64::engine::general_purpose::STANDARD.encode(settings.to_string());
+    let url_safe = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(settings.to_string());
+    server.script(
+        "/v1.0/$batch",
+        vec![json_answer(200, json!({"responses": [
+            {"id": "1", "status": 200, "headers": {"Content-Type": "application/json"}, "body": standard},
+            {"id": "2", "status": 200, "body": url_safe},
+            {"id": "3", "status": 200, "body": settings.to_string()},
+            {"id": "4", "status": 502, "headers": {"Content-Type": "text/plain"}, "body": "Bad Gateway"},
+        ]}))],
+    );
+    let requests: Vec<BatchRequest> = ["1", "2", "3", "4"]
+        .iter()
+        .map(|id| BatchRequest {
+            id: (*id).into(),
+            url: format!("/users/u{id}/mailboxSettings"),
+            headers: vec![],
+        })
+        .collect();
+    let answers = client.graph_batch(requests).await.unwrap();
+    for answer in &answers[..3] {
+        assert_eq!(answer.body, settings, "answer {}", answer.id);
+    }
+    assert_eq!(answers[3].body, json!("Bad Gateway"));
+}
+
+/// The token endpoint answers a misconfiguration with 400/401, `error` (`invalid_client`,
+/// `unauthorized_client`, `invalid_request`) and an `AADSTSnnnn` description
+/// (v2-oauth2-client-creds-grant-flow; reference-error-codes). Each gives one authentication
+/// error that says which setting to fix, carries Microsoft's code, is not retried, and never
+/// shows the secret.
+#[tokio::test]
+async fn token_endpoint_errors_name_the_setting_to_fix_without_the_secret() {
+    let server = TestServer::start().await;
+    let wrong_secret = "wrong-secret-Qz7";
+    let mut cases = Vec::new();
+    let config = server.config(wrong_secret);
+    cases.push((config, "AADSTS7000215", "client secret"));
+    let mut config = server.config(RIGHT_SECRET);
+    if let Credential::ClientSecret { client_id, .. } = &mut config.credential {
+        *client_id = "99999999-aaaa-bbbb-cccc-000000000000".into();
+    }
+    cases.push((config, "AADSTS700016", "client id"));
+    let mut config = server.config(RIGHT_SECRET);
+    if let Credential::ClientSecret { tenant_id, .. } = &mut config.credential {
+        *tenant_id = "99999999-0000-0000-0000-000000000000".into();
+    }
+    cases.push((config, "AADSTS90002", "tenant id"));
+    for (config, code, setting) in cases {
+        let client = AzureClient::new(config).await.unwrap();
+        let err = client.check_credentials().await.unwrap_err();
+        let ApiError::Authentication { message } = &err else {
+            panic!("{code}: expected an authentication error, got {err:?}");
+        };
+        assert!(message.contains(code), "{message}");
+        assert!(
+            message.contains(setting),
+            "{code} names the {setting}: {message}"
+        );
+        assert!(!err.is_retryable(), "{code}");
+        assert!(
+            !format!("{err:?}").contains(wrong_secret),
+            "{code}: secret leaked"
+        );
+    }
+    assert_eq!(server.tokens_issued(), 0);
+}

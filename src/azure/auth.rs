@@ -151,11 +151,15 @@ fn token_error(scope: &str, error: &azure_core::Error) -> ApiError {
         source = e.source();
     }
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    let mut hint = None;
     while let Some(e) = source {
         if let Some(core) = e.downcast_ref::<azure_core::Error>() {
             let transient = match core.kind() {
                 ErrorKind::Connection | ErrorKind::Io => true,
-                ErrorKind::HttpResponse { status, .. } => {
+                ErrorKind::HttpResponse {
+                    status, error_code, ..
+                } => {
+                    hint = hint.or(error_code.as_deref().and_then(aadsts_hint));
                     let code = u16::from(*status);
                     code == 429 || code >= 500
                 }
@@ -167,5 +171,39 @@ fn token_error(scope: &str, error: &azure_core::Error) -> ApiError {
         }
         source = e.source();
     }
+    // Microsoft's description names the problem in its own terms; the hint names the setting
+    // to fix first, so the one error an operator sees says what to do.
+    if let Some(hint) = hint {
+        message = format!("{hint}. {message}");
+    }
     ApiError::Authentication { message }
+}
+
+/// What to fix for the token endpoint's error codes a misconfiguration gives (the `error_codes`
+/// of its 400/401 answer; reference-error-codes). `codes` is azure_identity's comma-joined list.
+fn aadsts_hint(codes: &str) -> Option<&'static str> {
+    codes.split(',').find_map(|code| {
+        Some(match code.trim() {
+            "7000215" => {
+                "the client secret was rejected (AADSTS7000215): check the Azure client secret, and that it is the secret's value, not its id"
+            }
+            "7000222" => {
+                "the client secret has expired (AADSTS7000222): create a new secret for the app registration"
+            }
+            "700016" => {
+                "no application with this client id in the tenant (AADSTS700016): check the Azure client id and tenant id, and that the app is consented in the tenant"
+            }
+            "90002" => {
+                "the tenant was not found (AADSTS90002): check the Azure tenant id, and that the authority host is the tenant's cloud"
+            }
+            "900023" => {
+                "the tenant id is malformed (AADSTS900023): check the Azure tenant id (a GUID or a domain)"
+            }
+            "90038" => {
+                "the tenant belongs to another national cloud (AADSTS90038): set the authority host, Graph and ARM endpoints of that cloud"
+            }
+            "7000112" => "the application is disabled in the tenant (AADSTS7000112)",
+            _ => return None,
+        })
+    })
 }

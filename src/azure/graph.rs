@@ -212,7 +212,7 @@ fn parse_batch(envelope: &Value, requests: &[BatchRequest]) -> Result<Vec<BatchA
             response: BatchResponse {
                 id: id.to_owned(),
                 status,
-                body: item.get("body").cloned().unwrap_or(Value::Null),
+                body: answer_body(item.get("body")),
                 retry_after,
             },
             resource_units,
@@ -229,6 +229,35 @@ fn parse_batch(envelope: &Value, requests: &[BatchRequest]) -> Result<Vec<BatchA
                 .ok_or_else(|| malformed(format!("$batch answer lacks request {:?}", r.id)))
         })
         .collect()
+}
+
+/// The body of one `$batch` answer as JSON. It is normally a JSON object, but OData JSON
+/// batching carries a body whose media type is not JSON as a string, base64-encoded when it is
+/// binary (json-batching: "a JSON object or a base64 URL-encoded value"), and Graph has been
+/// seen to send JSON answers that way (Q&A 1352007). A string that is JSON, or base64 of JSON,
+/// is decoded; any other string is kept as the text it is; no body is `null`.
+fn answer_body(body: Option<&Value>) -> Value {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
+    let Some(body) = body else {
+        return Value::Null;
+    };
+    let Value::String(text) = body else {
+        return body.clone();
+    };
+    let trimmed = text.trim();
+    if let Ok(value @ (Value::Object(_) | Value::Array(_))) = serde_json::from_str(trimmed) {
+        return value;
+    }
+    for engine in [&STANDARD, &URL_SAFE, &URL_SAFE_NO_PAD] {
+        if let Ok(bytes) = engine.decode(trimmed)
+            && let Ok(value @ (Value::Object(_) | Value::Array(_))) =
+                serde_json::from_slice::<Value>(&bytes)
+        {
+            return value;
+        }
+    }
+    body.clone()
 }
 
 #[cfg(test)]

@@ -86,7 +86,13 @@ pub fn read_event(item: &Value) -> Result<Event, FeedError> {
     let operation = localized("operationName");
     let stale = if localized("status") != "succeeded" {
         None
-    } else if operation.starts_with("microsoft.authorization/roleassignments/") {
+    } else if operation.starts_with("microsoft.authorization/roleassignments/")
+        // A PIM active assignment or an activation is requested as a role assignment schedule
+        // request (`roleAssignmentScheduleRequests/write`, Azure PIM REST); what it creates is a
+        // role assignment, which the roleAssignments list returns. Whether PIM's own write also
+        // shows as `roleAssignments/write` is not documented, so the request counts itself.
+        || operation.starts_with("microsoft.authorization/roleassignmentschedule")
+    {
         Some(Stale::RoleAssignments)
     } else if operation.starts_with("microsoft.authorization/roledefinitions/") {
         Some(Stale::RoleDefinitions)
@@ -161,6 +167,20 @@ mod tests {
                 "Succeeded"
             ),
             None
+        );
+        assert_eq!(
+            event(
+                "Microsoft.Authorization/roleAssignmentScheduleRequests/write",
+                "Succeeded"
+            ),
+            Some(Stale::RoleAssignments)
+        );
+        assert_eq!(
+            event(
+                "Microsoft.Authorization/roleEligibilityScheduleRequests/write",
+                "Succeeded"
+            ),
+            Some(Stale::RoleEligibility)
         );
     }
 }

@@ -12,8 +12,11 @@ use crate::azure::{ApiError, BatchRequest, BatchResponse};
 /// At most this many requests go into one `$batch` (json-batching).
 pub const BATCH_LIMIT: usize = 20;
 
-/// How often a request throttled inside a `$batch` is retried before the page fails (retryable).
-const BATCH_THROTTLE_ATTEMPTS: usize = 4;
+/// How often a request throttled or failed with a server error inside a `$batch` is sent in all.
+const BATCH_ATTEMPTS: usize = 4;
+/// The first wait before a request that failed with a 5xx and no `Retry-After` is sent again;
+/// it doubles with each attempt.
+const SERVER_ERROR_BACKOFF: Duration = Duration::from_millis(500);
 /// The longest single wait for a throttled batch request, whatever `Retry-After` says.
 const MAX_BATCH_WAIT: Duration = Duration::from_secs(60);
 
@@ -133,19 +136,28 @@ pub fn link_value(entry: &Value) -> Value {
     Value::Object(value)
 }
 
-/// Sends `requests` (at most [`BATCH_LIMIT`]) as one `$batch`, retrying the ones throttled inside
-/// it after their own `Retry-After`; returns one answer per request.
+/// Sends `requests` (at most [`BATCH_LIMIT`]) as one `$batch`, retrying the ones throttled or
+/// failed with a server error inside it; returns one answer per request.
+///
+/// Each request in a batch is evaluated on its own and can fail alone while the envelope is 200;
+/// Microsoft's advice is to retry only the failed ones (throttling, "Throttling and batching").
+/// A 5xx is transient for one request as for a whole call (errors page: 500, 502, 503, 504), so
+/// it is retried the same way, after its own `Retry-After` when it has one. A request still
+/// throttled after [`BATCH_ATTEMPTS`] fails the page (retryable); one still failing with a 5xx
+/// is returned as it is, for the caller to decide what it means for its object.
 pub async fn batch(
     ctx: &FeedContext,
     requests: Vec<BatchRequest>,
 ) -> Result<Vec<BatchResponse>, FeedError> {
     let mut pending = requests;
     let mut answers = Vec::with_capacity(pending.len());
-    for _ in 0..BATCH_THROTTLE_ATTEMPTS {
+    for attempt in 0..BATCH_ATTEMPTS {
+        let last = attempt + 1 == BATCH_ATTEMPTS;
         let sent = pending.clone();
         let responses = ctx.api.graph_batch(sent).await?;
-        let mut throttled = Vec::new();
+        let mut again = Vec::new();
         let mut wait = Duration::ZERO;
+        let mut throttled = 0;
         for request in pending {
             let Some(response) = responses.iter().find(|r| r.id == request.id) else {
                 return Err(FeedError::Malformed(format!(
@@ -153,25 +165,41 @@ pub async fn batch(
                     request.id, request.url
                 )));
             };
-            if response.status == 429 {
-                wait = wait.max(response.retry_after.unwrap_or(Duration::from_secs(1)));
-                throttled.push(request);
+            let retryable = response.status == 429 || is_server_error(response.status);
+            if retryable && !last {
+                let backoff = if response.status == 429 {
+                    Duration::from_secs(1)
+                } else {
+                    SERVER_ERROR_BACKOFF * 2u32.pow(attempt as u32)
+                };
+                wait = wait.max(response.retry_after.unwrap_or(backoff));
+                again.push(request);
+            } else if response.status == 429 {
+                throttled += 1;
             } else {
                 answers.push(response.clone());
             }
         }
-        if throttled.is_empty() {
-            return Ok(answers);
+        if throttled > 0 {
+            return Err(FeedError::Api(ApiError::Unavailable {
+                message: format!(
+                    "{throttled} request(s) in a $batch were still throttled after {BATCH_ATTEMPTS} attempts"
+                ),
+            }));
+        }
+        if again.is_empty() {
+            break;
         }
         tokio::time::sleep(wait.min(MAX_BATCH_WAIT)).await;
-        pending = throttled;
+        pending = again;
     }
-    Err(FeedError::Api(ApiError::Unavailable {
-        message: format!(
-            "{} request(s) in a $batch were still throttled after {BATCH_THROTTLE_ATTEMPTS} attempts",
-            pending.len()
-        ),
-    }))
+    Ok(answers)
+}
+
+/// Whether a status is a server error worth retrying (errors page: 500 Internal Server Error,
+/// 502 Bad Gateway, 503 Service Unavailable, 504 Gateway Timeout).
+pub fn is_server_error(status: u16) -> bool {
+    matches!(status, 500 | 502 | 503 | 504)
 }
 
 /// The error a failed request inside a `$batch` stands for, classified like the client does.
@@ -184,7 +212,14 @@ pub fn batch_error(response: &BatchResponse, url: &str) -> FeedError {
             .unwrap_or_default()
             .to_string()
     };
-    let (code, message) = (text("code"), text("message"));
+    let (code, mut message) = (text("code"), text("message"));
+    // A body that is not Microsoft's error envelope (a plain text, a proxy's page) is the only
+    // explanation there is.
+    if message.is_empty()
+        && let Value::String(body) = &response.body
+    {
+        message = body.chars().take(300).collect();
+    }
     let message = format!("{url}: {message}");
     // Error codes are compared ignoring case, as the client does for whole responses.
     if code.eq_ignore_ascii_case("AadPremiumLicenseRequired") {

@@ -4,10 +4,20 @@
 //! concurrency limit). A delta round reads only the users the users feed hinted (created, or
 //! `mail` changed); the baseline and every `full_pass_every` read them all.
 //!
-//! A 404 (`MailboxNotEnabledForRESTAPI`: no Exchange Online mailbox) is stored as
-//! `{"noMailbox": true}`, a real state, so the user is not asked again each round and stays
-//! HUMAN; it is never dropped. A 403 (an application access policy shields that mailbox) leaves
-//! the user's item as it was, with a warning.
+//! What an answer means for the user:
+//!
+//! - a 404, whatever its code, is "no mailbox": `MailboxNotEnabledForRESTAPI` or
+//!   `MailboxNotSupportedForRESTAPI` (no Exchange Online mailbox: unlicensed, on-premises, soft
+//!   deleted; Exchange KB 4462988), `ResourceNotFound`/`ErrorItemNotFound`/`UnknownError` as
+//!   reported for users without one, or a user deleted meanwhile. So is a mailbox code of
+//!   Exchange's that says it outright (`ErrorNonExistentMailbox`) whatever the status. It is
+//!   stored as `{"noMailbox": true}`, a real state, so the user is not asked again each round
+//!   and stays HUMAN; the user is never dropped;
+//! - a 403 (`ErrorAccessDenied`: an application access policy shields that mailbox,
+//!   auth-limit-mailbox-access), a 5xx that outlived the batch's retries, or a 2xx without a
+//!   readable body says nothing about the mailbox: the user's item stays as it was (re-marked,
+//!   so a full pass does not sweep it), with a warning;
+//! - anything else (a 400, say) fails the page.
 
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
@@ -18,9 +28,9 @@ use super::per_object::Targets;
 use super::sp_owners::FullPassCursor;
 use super::{
     Change, Collection, Feed, FeedContext, FeedError, ItemKey, Next, Page, Position, decode_state,
-    encode_state,
+    encode_state, store_error,
 };
-use crate::azure::BatchRequest;
+use crate::azure::{BatchRequest, BatchResponse};
 
 const FEED: &str = "mailbox";
 
@@ -95,27 +105,29 @@ impl Feed for MailboxFeed {
                         )));
                     };
                     let key = ItemKey::new(Collection::Mailbox, user.clone());
-                    match response.status {
-                        200..=299 => page.changes.push(Change::Upsert {
+                    let url = format!("/users/{user}/mailboxSettings");
+                    match answer_kind(&response) {
+                        Answer::Purpose(purpose) => page.changes.push(Change::Upsert {
                             key,
-                            value: json!({
-                                "userPurpose": response.body.get("userPurpose").cloned().unwrap_or(Value::Null)
-                            }),
+                            value: json!({ "userPurpose": purpose }),
                         }),
-                        404 => page.changes.push(Change::Upsert {
+                        Answer::NoMailbox => page.changes.push(Change::Upsert {
                             key,
                             value: json!({"noMailbox": true}),
                         }),
-                        403 => tracing::warn!(
-                            user = %user,
-                            "mailbox settings are not readable for this user (403); its account type stays as it was"
-                        ),
-                        _ => {
-                            return Err(graph::batch_error(
-                                &response,
-                                &format!("/users/{user}/mailboxSettings"),
-                            ));
+                        Answer::Unknown(why) => {
+                            tracing::warn!(
+                                user = %user,
+                                status = response.status,
+                                "mailbox settings are not readable for this user ({why}); its account type stays as it was"
+                            );
+                            // Re-mark the stored item, so that a full pass does not sweep
+                            // what it knew.
+                            if let Some(stored) = ctx.items.item(&key).map_err(store_error)? {
+                                page.changes.push(Change::Upsert { key, value: stored });
+                            }
                         }
+                        Answer::Failed => return Err(graph::batch_error(&response, &url)),
                     }
                 }
             }
@@ -129,6 +141,50 @@ impl Feed for MailboxFeed {
             };
             Ok(page)
         })
+    }
+}
+
+/// Exchange error codes that say the user has no (Exchange Online) mailbox, whatever the status
+/// they come with (Exchange KB 4462988; `ErrorNonExistentMailbox` is Exchange's "mailbox does
+/// not exist").
+const NO_MAILBOX_CODES: [&str; 3] = [
+    "MailboxNotEnabledForRESTAPI",
+    "MailboxNotSupportedForRESTAPI",
+    "ErrorNonExistentMailbox",
+];
+
+/// What one `mailboxSettings` answer says about the user's mailbox.
+enum Answer {
+    Purpose(Value),
+    NoMailbox,
+    /// Nothing: keep what is stored.
+    Unknown(&'static str),
+    Failed,
+}
+
+fn answer_kind(response: &BatchResponse) -> Answer {
+    let code_says_no_mailbox = response
+        .body
+        .get("error")
+        .and_then(|e| e.get("code"))
+        .and_then(Value::as_str)
+        .is_some_and(|code| {
+            NO_MAILBOX_CODES
+                .iter()
+                .any(|c| c.eq_ignore_ascii_case(code))
+        });
+    match response.status {
+        _ if code_says_no_mailbox => Answer::NoMailbox,
+        200..=299 => match &response.body {
+            Value::Object(settings) => {
+                Answer::Purpose(settings.get("userPurpose").cloned().unwrap_or(Value::Null))
+            }
+            _ => Answer::Unknown("an answer without a settings object"),
+        },
+        404 => Answer::NoMailbox,
+        403 => Answer::Unknown("403, an application access policy may shield the mailbox"),
+        status if graph::is_server_error(status) => Answer::Unknown("server errors"),
+        _ => Answer::Failed,
     }
 }
 

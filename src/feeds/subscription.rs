@@ -294,7 +294,7 @@ impl SubscriptionFeed {
                 let key = format!("{s}:{group}:{name}");
                 upsert(Collection::StorageAccount, key.clone());
                 round.accounts_seen.push(key.clone());
-                if !ctx.options.skip_storage_containers {
+                if !ctx.options.skip_storage_containers && has_blob_service(item) {
                     round.jobs.push_back(SubscriptionJob::Containers {
                         account: arm_id,
                         key,
@@ -376,6 +376,23 @@ fn listed_group_spelling(ctx: &FeedContext, s: &str, group: &str) -> Result<Stri
         .to_string())
 }
 
+/// Whether a storage account has a Blob service whose containers can be listed. A `FileStorage`
+/// account holds only Azure Files shares (storage-account-overview, "Types of storage
+/// accounts"), and listing its blob containers answers 400 `FeatureNotSupportedForAccount`.
+fn has_blob_service(account: &Value) -> bool {
+    !account
+        .get("kind")
+        .and_then(Value::as_str)
+        .is_some_and(|kind| kind.eq_ignore_ascii_case("FileStorage"))
+}
+
+/// Whether an error says the account does not support what was asked
+/// (`FeatureNotSupportedForAccount`, "Blob is not supported for the account."): for a container
+/// list, that the account has none.
+fn feature_not_supported(error: &ApiError) -> bool {
+    matches!(error, ApiError::Other { code, .. } if code.eq_ignore_ascii_case("FeatureNotSupportedForAccount"))
+}
+
 /// The resource group segment of an ARM id, as ARM spells it.
 fn resource_group_of(arm_id: &str) -> Option<&str> {
     let mut segments = arm_id.split('/');
@@ -423,15 +440,32 @@ impl Feed for SubscriptionFeed {
             };
             let listing = match ctx.api.arm_get(&url).await {
                 Ok(body) => Some(CollectionPage::arm(body, &self.name())?),
-                // A container list whose account vanished meanwhile: nothing to list.
-                Err(ApiError::NotFound { .. })
-                    if matches!(job, SubscriptionJob::Containers { .. }) =>
+                // A container list whose account vanished meanwhile, or whose account has no
+                // Blob service: nothing to list.
+                Err(ref error)
+                    if matches!(job, SubscriptionJob::Containers { .. })
+                        && (matches!(error, ApiError::NotFound { .. })
+                            || feature_not_supported(error)) =>
                 {
                     Some(CollectionPage {
                         items: Vec::new(),
                         next_link: None,
                         delta_link: None,
                     })
+                }
+                // The Activity Log refused the window: 400 for a start time past its retention
+                // (about 90 days; azure-cli #4885 shows "Bad Request" just past it), which a
+                // round resumed long after it was planned can ask for. The log cannot say what
+                // changed, so everything is listed again, as for a cursor that is too old.
+                Err(ApiError::Other {
+                    status: Some(400),
+                    code,
+                    message,
+                }) if job == SubscriptionJob::ActivityLog => {
+                    tracing::warn!(feed = %self.name(), code = %code, message = %message, "the Activity Log refused the query window; listing everything instead");
+                    let now = (ctx.clock)().unix_timestamp();
+                    page.next = Next::Continue(encode_state(&self.full_round(ctx, now))?);
+                    return Ok(page);
                 }
                 // Not allowed to read this list: keep what the store has, say so once a round.
                 Err(ApiError::Forbidden { code, .. }) => {

@@ -22,6 +22,7 @@ pub use url::Url;
 
 pub const TENANT: &str = "00000000-0000-0000-0000-00000000aaaa";
 pub const RIGHT_SECRET: &str = "right-secret-value";
+pub const CLIENT_ID: &str = "11111111-2222-3333-4444-555555555555";
 
 /// One scripted answer for one `path?query`.
 pub enum Scripted {
@@ -136,7 +137,7 @@ impl TestServer {
             self.endpoints(),
             Credential::ClientSecret {
                 tenant_id: TENANT.into(),
-                client_id: "11111111-2222-3333-4444-555555555555".into(),
+                client_id: CLIENT_ID.into(),
                 client_secret: Secret::new(secret),
             },
         );
@@ -191,6 +192,16 @@ pub async fn token(
             "error": "invalid_request",
             "error_description": format!("AADSTS90002: Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."),
             "error_codes": [90002],
+            "timestamp": "2026-11-26 04:00:00Z",
+            "trace_id": "t", "correlation_id": "c"
+        });
+        return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
+    }
+    if let Some(client) = form.get("client_id").filter(|c| c.as_str() != CLIENT_ID) {
+        let body = json!({
+            "error": "unauthorized_client",
+            "error_description": format!("AADSTS700016: Application with identifier '{client}' was not found in the directory 'Contoso'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant."),
+            "error_codes": [700016],
             "timestamp": "2026-11-26 04:00:00Z",
             "trace_id": "t", "correlation_id": "c"
         });
