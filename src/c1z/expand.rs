@@ -310,12 +310,7 @@ fn apply(conn: &Connection, graph: &Graph, held: Holdings, sync: &SyncGrants) ->
     let mut grant_data = conn.prepare("select data from v1_grants where id = ?1")?;
     let mut entitlement_data = conn.prepare("select data from v1_entitlements where id = ?1")?;
     let mut update = conn.prepare("update v1_grants set data = ?2 where id = ?1")?;
-    let mut insert = conn.prepare(
-        "insert into v1_grants (resource_type_id, resource_id, entitlement_id,
-             principal_resource_type_id, principal_resource_id, external_id, expansion,
-             needs_expansion, data, sync_id, discovered_at)
-         values (?1, ?2, ?3, ?4, ?5, ?6, null, 0, ?7, ?8, ?9)",
-    )?;
+    let mut insert = conn.prepare(super::writer::GRANT_INSERT)?;
     let mut entitlements: HashMap<u32, proto::Entitlement> = HashMap::new();
 
     let mut created = 0;
@@ -389,6 +384,8 @@ fn apply(conn: &Connection, graph: &Graph, held: Holdings, sync: &SyncGrants) ->
                     principal_type,
                     principal_id,
                     grant.id,
+                    None::<Vec<u8>>,
+                    false,
                     grant.encode_to_vec(),
                     sync.sync_id,
                     sync.discovered_at

@@ -399,11 +399,14 @@ const INSERTS: [&str; 4] = [
     "insert into v1_entitlements (resource_type_id, resource_id, external_id, data, sync_id,
          discovered_at)
      values (?1, ?2, ?3, ?4, ?5, ?6)",
-    "insert into v1_grants (resource_type_id, resource_id, entitlement_id,
-         principal_resource_type_id, principal_resource_id, external_id, expansion,
-         needs_expansion, data, sync_id, discovered_at)
-     values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    GRANT_INSERT,
 ];
+
+/// The insert statement of a grant row; the expansion adds its grants with it too.
+pub(crate) const GRANT_INSERT: &str = "insert into v1_grants (resource_type_id, resource_id,
+         entitlement_id, principal_resource_type_id, principal_resource_id, external_id,
+         expansion, needs_expansion, data, sync_id, discovered_at)
+     values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
 
 impl<'a> SyncRows<'a> {
     fn begin(conn: &'a Connection, sync_id: String) -> Result<SyncRows<'a>> {

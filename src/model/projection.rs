@@ -481,20 +481,27 @@ pub fn all_origins(items: &dyn ItemLookup) -> Vec<Origin> {
     for c in ITEM_ORIGINS {
         for id in items.ids(c, "") {
             let key = ItemKey::new(c, id);
-            if let Some(scope) = arm::item_scope(&key) {
-                scopes.insert(scope);
-            }
-            if matches!(c, Collection::RoleAssignment | Collection::RoleEligibility)
-                && let Some(scope) = items.item(&key).and_then(|v| arm::assignment_scope(&v))
-            {
-                scopes.insert(scope);
-            }
+            scopes.extend(scopes_of(&key, || items.item(&key)));
             out.push(Origin::Item(key));
         }
     }
     out.extend(role_guids(items).into_iter().map(Origin::Role));
     out.extend(scopes.into_iter().map(Origin::Scope));
     out
+}
+
+/// The ARM scopes an item brings into a snapshot: the scope the item itself is (a resource
+/// group, a storage account, ...) and, for a role assignment or eligibility, the scope it is made
+/// at, read from the item's value (`value` is asked for those only).
+fn scopes_of(key: &ItemKey, value: impl FnOnce() -> Option<Value>) -> Vec<String> {
+    let mut scopes: Vec<String> = arm::item_scope(key).into_iter().collect();
+    if matches!(
+        key.collection,
+        Collection::RoleAssignment | Collection::RoleEligibility
+    ) {
+        scopes.extend(value().and_then(|v| arm::assignment_scope(&v)));
+    }
+    scopes
 }
 
 /// Every record of a full snapshot, streamed to `sink` origin by origin in [`all_origins`]
@@ -512,13 +519,7 @@ pub fn project_all(
     scopes.insert("/".to_string());
     for collection in ITEM_ORIGINS {
         items.scan(collection, &mut |key, value| {
-            scopes.extend(arm::item_scope(&key));
-            if matches!(
-                collection,
-                Collection::RoleAssignment | Collection::RoleEligibility
-            ) {
-                scopes.extend(arm::assignment_scope(&value));
-            }
+            scopes.extend(scopes_of(&key, || Some(value.clone())));
             for record in project_item(&key, &value, items, options) {
                 sink(record)?;
             }

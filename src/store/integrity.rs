@@ -83,7 +83,7 @@ fn open_and_check(dir: &Path) -> anyhow::Result<Result<Opened, String>> {
 /// process or just after another one exited, may find the lock still held: wait up to five
 /// seconds (a loaded machine delays those threads) before reporting that another process
 /// holds it.
-fn open_waiting_for_lock(dir: &Path) -> sled::Result<sled::Db> {
+pub fn open_waiting_for_lock(dir: &Path) -> sled::Result<sled::Db> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
         let opened = sled::Config::new()

@@ -14,23 +14,11 @@ pub fn open(dir: &Path) -> Store {
     Store::open(dir, ProjectionOptions::default()).expect("open store")
 }
 
-/// Opens the sled database under a store directly, to tamper with it. sled lets go of its file
-/// lock a moment after the last handle drops (as `Store::open` knows), so wait up to five
-/// seconds for it rather than fail on a store the test just closed.
+/// Opens the sled database under a store directly, to tamper with it, waiting for sled's file
+/// lock as the store itself does.
 pub fn open_raw_sled(dir: &Path) -> sled::Db {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        match sled::open(dir) {
-            Ok(db) => return db,
-            Err(error)
-                if error.to_string().contains("could not acquire lock")
-                    && std::time::Instant::now() < deadline =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
-            Err(error) => panic!("opening {} with sled: {error}", dir.display()),
-        }
-    }
+    baton_azure_delta::store::open_waiting_for_lock(dir)
+        .unwrap_or_else(|error| panic!("opening {} with sled: {error}", dir.display()))
 }
 
 /// A `users` item as Graph returns it (`GET /users/delta` with `$select`).
