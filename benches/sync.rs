@@ -324,31 +324,13 @@ where
 }
 
 fn config_for(emulator: &Emulator, state: &Path) -> Result<Config> {
-    let argv: Vec<String> = [
-        "baton-azure-delta",
-        "--azure-tenant-id",
-        &emulator.tenant_id(),
-        "--azure-client-id",
-        &emulator.client_id(),
-        "--azure-client-secret",
-        &emulator.client_secret(),
-        "--authority-host",
-        &emulator.authority_host(),
-        "--graph-domain",
-        &emulator.graph_url(),
-        "--arm-endpoint",
-        &emulator.arm_url(),
-        "--ca-cert",
-        &emulator.ca_cert_path().display().to_string(),
-        "--state-dir",
-        &state.display().to_string(),
-        "--listen",
-        "off",
-        "sync",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let mut argv = vec!["baton-azure-delta".to_string()];
+    argv.extend(emulator.worker_args());
+    argv.extend([
+        format!("--state-dir={}", state.display()),
+        "--listen=off".to_string(),
+        "sync".to_string(),
+    ]);
     let matches = cli::command().try_get_matches_from(argv)?;
     let settings = Settings::load(&matches, None)?;
     Ok(Config::from_settings(

@@ -137,9 +137,9 @@ async fn the_worker_serves_health_and_metrics_and_stops_on_sigterm() {
     let mut args = h.args(&state, &[]);
     let listen = args
         .iter()
-        .position(|a| a == "--listen")
+        .position(|a| a.starts_with("--listen="))
         .expect("the harness sets --listen");
-    args[listen + 1] = format!("127.0.0.1:{port}");
+    args[listen] = format!("--listen=127.0.0.1:{port}");
     let mut child = Command::new(BIN)
         .args(&args)
         .arg("run")

@@ -205,6 +205,24 @@ impl Emulator {
         self.ca_pem.clone()
     }
 
+    /// The worker's command-line flags that point it at this emulator: tenant, client
+    /// credentials, endpoints and the CA to trust. Written `--flag=value`, never as two words:
+    /// a generated secret may start with `-`, which the parser would take for a flag.
+    pub fn worker_args(&self) -> Vec<String> {
+        [
+            ("--azure-tenant-id", self.tenant_id()),
+            ("--azure-client-id", self.client_id()),
+            ("--azure-client-secret", self.client_secret()),
+            ("--authority-host", self.authority_host()),
+            ("--graph-domain", self.graph_url()),
+            ("--arm-endpoint", self.arm_url()),
+            ("--ca-cert", self.ca_cert_path().display().to_string()),
+        ]
+        .iter()
+        .map(|(flag, value)| format!("{flag}={value}"))
+        .collect()
+    }
+
     pub fn control(&self) -> Control {
         Control::new(self.state.clone())
     }

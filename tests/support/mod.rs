@@ -38,31 +38,12 @@ impl Harness {
 
     /// Command-line arguments that point the worker at the emulator, with its own state dir.
     pub fn args(&self, state: &Path, extra: &[&str]) -> Vec<String> {
-        let mut args: Vec<String> = [
-            "--azure-tenant-id",
-            &self.emulator.tenant_id(),
-            "--azure-client-id",
-            &self.emulator.client_id(),
-            "--azure-client-secret",
-            &self.emulator.client_secret(),
-            "--authority-host",
-            &self.emulator.authority_host(),
-            "--graph-domain",
-            &self.emulator.graph_url(),
-            "--arm-endpoint",
-            &self.emulator.arm_url(),
-            "--ca-cert",
-            &self.emulator.ca_cert_path().display().to_string(),
-            "--state-dir",
-            &state.display().to_string(),
-            "--file",
-            &state.with_extension("c1z").display().to_string(),
-            "--listen",
-            "off",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let mut args = self.emulator.worker_args();
+        args.extend([
+            format!("--state-dir={}", state.display()),
+            format!("--file={}", state.with_extension("c1z").display()),
+            "--listen=off".to_string(),
+        ]);
         args.extend(extra.iter().map(|s| s.to_string()));
         args
     }
