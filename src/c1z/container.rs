@@ -89,7 +89,9 @@ impl Target {
             .context("c1z target already committed")?;
         let target = self.target.clone();
         let context = || format!("writing {}", target.display());
+        let compressing = std::time::Instant::now();
         compress_into(database, file).with_context(context)?;
+        tracing::debug!(elapsed = ?compressing.elapsed(), "c1z compressed and synced");
         fs::rename(&self.temp, &self.target).with_context(|| {
             format!(
                 "renaming {} to {}",
