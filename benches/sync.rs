@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use baton_azure_delta::cli;
 use baton_azure_delta::config::{Config, Needs, Settings};
 use baton_azure_delta::emulator::{Control, Emulator, EmulatorConfig, RequestCounts, TenantSpec};
-
+use baton_azure_delta::store::StoreUse;
 use baton_azure_delta::sync::engine::{RoundKind, RoundReport};
 use baton_azure_delta::sync::{export, setup};
 
@@ -129,6 +129,7 @@ async fn bench_tenant(users: usize, out: &mut String) -> Result<Scale> {
     let store = Arc::new(setup::open_store(
         &config.state_dir,
         setup::projection_options(&config),
+        StoreUse::Rounds,
     )?);
     let clock_control = control.clone();
     let engine = setup::engine_with_clock(

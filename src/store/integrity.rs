@@ -10,14 +10,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use time::OffsetDateTime;
 
+use super::StoreUse;
 use super::keys;
 use super::log::LogEntry;
 use super::meta::{self, Counts, ExportRecord, SCHEMA_VERSION};
 use crate::model::projection::ProjectionOptions;
-
-/// sled's page cache. The working set of a commit is small; 64 MiB keeps a 200k-item tenant's
-/// hot pages without letting the cache dominate the process.
-const CACHE_CAPACITY: u64 = 64 * 1024 * 1024;
 
 pub const ITEMS: &str = "items";
 pub const REFS: &str = "refs";
@@ -30,8 +27,8 @@ pub struct Opened {
     pub fresh: bool,
 }
 
-pub fn open(dir: &Path) -> anyhow::Result<Opened> {
-    let problem = match open_and_check(dir)? {
+pub fn open(dir: &Path, usage: StoreUse) -> anyhow::Result<Opened> {
+    let problem = match open_and_check(dir, usage)? {
         Ok(opened) => return Ok(opened),
         Err(problem) => problem,
     };
@@ -49,7 +46,7 @@ pub fn open(dir: &Path) -> anyhow::Result<Opened> {
             aside.display()
         )
     })?;
-    match open_and_check(dir)? {
+    match open_and_check(dir, usage)? {
         Ok(opened) => Ok(opened),
         Err(problem) => bail!(
             "a freshly created store at {} fails its integrity check: {problem}",
@@ -59,8 +56,8 @@ pub fn open(dir: &Path) -> anyhow::Result<Opened> {
 }
 
 /// Ok(Err(problem)) when the data is unreadable; Err when the directory cannot be opened at all.
-fn open_and_check(dir: &Path) -> anyhow::Result<Result<Opened, String>> {
-    let db = match open_waiting_for_lock(dir) {
+fn open_and_check(dir: &Path, usage: StoreUse) -> anyhow::Result<Result<Opened, String>> {
+    let db = match open_sled(dir, usage) {
         Ok(db) => db,
         Err(sled::Error::Io(error))
             if !matches!(
@@ -84,11 +81,15 @@ fn open_and_check(dir: &Path) -> anyhow::Result<Result<Opened, String>> {
 /// seconds (a loaded machine delays those threads) before reporting that another process
 /// holds it.
 pub fn open_waiting_for_lock(dir: &Path) -> sled::Result<sled::Db> {
+    open_sled(dir, StoreUse::Rounds)
+}
+
+fn open_sled(dir: &Path, usage: StoreUse) -> sled::Result<sled::Db> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
         let opened = sled::Config::new()
             .path(dir)
-            .cache_capacity(CACHE_CAPACITY)
+            .cache_capacity(usage.cache_bytes())
             .open();
         match opened {
             // sled reports a held lock as an `Other` I/O error with this text.

@@ -11,6 +11,7 @@ use crate::c1z::reader;
 use crate::c1z::writer::ExportOptions;
 use crate::cli::{DemoArgs, EmulatorArgs, ExportArgs};
 use crate::config::{Config, ExportMode};
+use crate::store::StoreUse;
 
 /// The long-running worker: a baseline, then rounds on the schedules.
 pub async fn run(config: &Config) -> anyhow::Result<()> {
@@ -24,6 +25,7 @@ pub async fn sync_once(config: &Config) -> anyhow::Result<()> {
     let store = Arc::new(setup::open_store(
         &config.state_dir,
         setup::projection_options(config),
+        StoreUse::Rounds,
     )?);
     if config.reset {
         store.reset()?;
@@ -88,7 +90,11 @@ fn export_options(config: &Config) -> ExportOptions {
 /// Writes a full snapshot, or with `--diff-since` the diff since an earlier export (a sync id,
 /// or a `.c1z` whose newest sync is taken).
 pub async fn export(config: &Config, args: &ExportArgs) -> anyhow::Result<()> {
-    let store = setup::open_store(&config.state_dir, setup::projection_options(config))?;
+    let store = setup::open_store(
+        &config.state_dir,
+        setup::projection_options(config),
+        StoreUse::OnePass,
+    )?;
     let options = export_options(config);
     let summary = match &args.diff_since {
         None => export::full(&store, &config.file, options)?,
@@ -107,7 +113,11 @@ pub async fn export(config: &Config, args: &ExportArgs) -> anyhow::Result<()> {
 
 /// What the store holds: counts, each feed's cursor age and last round, API calls spent, exports.
 pub async fn status(config: &Config) -> anyhow::Result<()> {
-    let store = setup::open_store(&config.state_dir, setup::projection_options(config))?;
+    let store = setup::open_store(
+        &config.state_dir,
+        setup::projection_options(config),
+        StoreUse::OnePass,
+    )?;
     let status = store.status()?;
     let now = time::OffsetDateTime::now_utc();
     println!("state dir: {}", config.state_dir.display());
@@ -171,7 +181,11 @@ pub async fn status(config: &Config) -> anyhow::Result<()> {
 
 /// Forces a full resync of every feed on the next round.
 pub async fn reset(config: &Config) -> anyhow::Result<()> {
-    let store = setup::open_store(&config.state_dir, setup::projection_options(config))?;
+    let store = setup::open_store(
+        &config.state_dir,
+        setup::projection_options(config),
+        StoreUse::OnePass,
+    )?;
     store.reset()?;
     store.flush()?;
     println!(

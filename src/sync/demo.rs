@@ -23,7 +23,7 @@ use crate::config::{self, CaCertificates, Config, Secret};
 use crate::emulator::{Control, Emulator, EmulatorConfig, ExpectedOptions, TenantSpec};
 use crate::feeds::FeedOptions;
 use crate::model::{Record, Table};
-use crate::store::Store;
+use crate::store::{Store, StoreUse};
 
 /// One scripted round of the demo.
 struct Step {
@@ -113,6 +113,7 @@ async fn run_in(config: &Config, args: &DemoArgs, workdir: &Path) -> anyhow::Res
     let store = Arc::new(setup::open_store(
         &demo.state_dir,
         setup::projection_options(&demo),
+        StoreUse::Rounds,
     )?);
     let engine = demo_engine(store.clone(), client, options.clone(), &control);
 
@@ -152,6 +153,7 @@ async fn run_in(config: &Config, args: &DemoArgs, workdir: &Path) -> anyhow::Res
     let fresh_store = Arc::new(setup::open_store(
         &workdir.join("fresh-state"),
         setup::projection_options(&demo),
+        StoreUse::Rounds,
     )?);
     let fresh_client = setup::connect(&demo).await?;
     let fresh = demo_engine(fresh_store.clone(), fresh_client, options, &control);

@@ -11,7 +11,7 @@ use crate::azure::{self, AzureClient, ClientConfig};
 use crate::config::{self, Config};
 use crate::feeds::{self, FeedOptions};
 use crate::model::projection::ProjectionOptions;
-use crate::store::Store;
+use crate::store::{Store, StoreUse};
 
 /// What lands in the `.c1z`, from the configuration.
 pub fn projection_options(config: &Config) -> ProjectionOptions {
@@ -42,12 +42,16 @@ pub fn feed_options(config: &Config) -> FeedOptions {
     }
 }
 
-/// Opens the state dir's store. sled locks its files, so a second process on the same state
-/// dir is refused here with a message that says so.
-pub fn open_store(state_dir: &Path, options: ProjectionOptions) -> anyhow::Result<Store> {
+/// Opens the state dir's store for `usage`. sled locks its files, so a second process on the
+/// same state dir is refused here with a message that says so.
+pub fn open_store(
+    state_dir: &Path,
+    options: ProjectionOptions,
+    usage: StoreUse,
+) -> anyhow::Result<Store> {
     std::fs::create_dir_all(state_dir)
         .with_context(|| format!("creating the state dir {}", state_dir.display()))?;
-    Store::open(state_dir, options).map_err(|error| {
+    Store::open_for(state_dir, options, usage).map_err(|error| {
         let text = format!("{error:#}");
         if text.contains("lock") || text.contains("WouldBlock") || text.contains("temporarily unavailable") {
             anyhow::anyhow!(

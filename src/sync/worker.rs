@@ -20,7 +20,7 @@ use super::metrics::Metrics;
 use super::{history, setup};
 use crate::azure::AzureClient;
 use crate::config::Config;
-use crate::store::Store;
+use crate::store::{Store, StoreUse};
 
 /// What a schedule asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +41,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     let store = Arc::new(setup::open_store(
         &config.state_dir,
         setup::projection_options(config),
+        StoreUse::Rounds,
     )?);
     if config.reset {
         store.reset()?;

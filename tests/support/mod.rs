@@ -14,7 +14,7 @@ use baton_azure_delta::emulator::{
 };
 use baton_azure_delta::model::proto;
 use baton_azure_delta::model::{Record, Table};
-use baton_azure_delta::store::Store;
+use baton_azure_delta::store::{Store, StoreUse};
 use baton_azure_delta::sync::engine::{Engine, RoundKind, RoundReport};
 use baton_azure_delta::sync::{demo, setup};
 
@@ -81,8 +81,12 @@ impl Harness {
     ) -> Worker {
         let client = setup::connect(&config).await.expect("credentials accepted");
         let store = Arc::new(
-            setup::open_store(&config.state_dir, setup::projection_options(&config))
-                .expect("store opens"),
+            setup::open_store(
+                &config.state_dir,
+                setup::projection_options(&config),
+                StoreUse::Rounds,
+            )
+            .expect("store opens"),
         );
         let control = self.control();
         let engine = setup::engine_with_clock(
