@@ -1,6 +1,7 @@
 //! Store benchmark: a synthetic tenant (by default 200k directory objects and ~1M membership
 //! and assignment edges) committed as a baseline, a full snapshot exported, then a run of
-//! delta pages (projected and logged) and the diff since the export. Prints throughput, peak RSS per phase (VmHWM, reset between
+//! delta pages (projected and logged) and the diff since the export. The `export` command is also
+//! timed in a new process, as a user runs it. Prints throughput, peak RSS per phase (VmHWM, reset between
 //! phases through /proc/self/clear_refs) and disk size. Numbers only, no assertions.
 //!
 //! `cargo bench --bench store_apply [-- --scale 0.1]` (scale multiplies every count).
@@ -285,6 +286,53 @@ fn main() -> anyhow::Result<()> {
         store.status()?.disk_bytes / 1_000_000
     );
 
+    // The `export` command, as a user runs it: a fresh process that opens the store, writes
+    // the full snapshot (grants expanded) and exits. Its wall time and peak RSS include
+    // opening the store. Twice, to show the spread.
+    drop(store);
+    let cli_c1z = dir.path().join("cli.c1z");
+    for run in 1..=2 {
+        let started = Instant::now();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_baton-azure-delta"))
+            .arg("export")
+            .arg(format!("--state-dir={}", path.display()))
+            .arg(format!("--file={}", cli_c1z.display()))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()?;
+        // getrusage's children maxrss starts from this process's own RSS at the fork, so read
+        // the child's high-water mark while it runs instead (it only grows).
+        let status_path = format!("/proc/{}/status", child.id());
+        let mut peak = String::from("n/a");
+        let status = loop {
+            if let Some(hwm) = std::fs::read_to_string(&status_path).ok().and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .map(str::to_string)
+            }) {
+                peak = hwm["VmHWM:".len()..].trim().to_string();
+            }
+            if let Some(status) = child.try_wait()? {
+                break status;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        let secs = started.elapsed().as_secs_f64();
+        if !status.success() {
+            let mut stderr = String::new();
+            if let Some(mut pipe) = child.stderr.take() {
+                std::io::Read::read_to_string(&mut pipe, &mut stderr)?;
+            }
+            anyhow::bail!("the export command failed: {stderr}");
+        }
+        println!(
+            "export command, run {run}      {:>9.2} s   peak RSS {peak}   file {:.1} MB",
+            secs,
+            std::fs::metadata(&cli_c1z)?.len() as f64 / 1e6
+        );
+    }
+    let store = Store::open(&path, ProjectionOptions::default())?;
+
     // The first export is a full snapshot; diffs are asked against it from then on.
     reset_peak();
     let started = Instant::now();
@@ -354,6 +402,33 @@ fn main() -> anyhow::Result<()> {
         .changes_since(export)?
         .ok_or_else(|| anyhow::anyhow!("the log does not reach the export"))?;
     report("changes_since(export)", diff.len(), "records", started);
+
+    // The same changes as a .c1z diff pair, through the real export path.
+    reset_peak();
+    let started = Instant::now();
+    let diff_c1z = dir.path().join("diff.c1z");
+    let summary = baton_azure_delta::sync::export::diff(
+        &store,
+        &diff_c1z,
+        "bench-full",
+        false,
+        ExportOptions::default(),
+    )?;
+    let pair = summary
+        .diff
+        .ok_or_else(|| anyhow::anyhow!("the export fell back to a full snapshot"))?;
+    report(
+        "c1z diff export",
+        (pair.upserts + pair.deletions) as usize,
+        "records",
+        started,
+    );
+    println!(
+        "  {} upserts, {} deletions, file {:.2} MB",
+        pair.upserts,
+        pair.deletions,
+        summary.file_size as f64 / 1e6
+    );
 
     drop(store);
     reset_peak();
