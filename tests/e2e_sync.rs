@@ -308,3 +308,118 @@ async fn a_reconciliation_after_changes_and_polls_finds_no_drift() {
         "drift: the incremental rounds had missed changes"
     );
 }
+
+/// PIM eligibility made at a management group and at the tenant root (`/`) is the tenant feed's
+/// (listed `atScope()` per group): a poll after it is added grants `eligible:<role>` on the
+/// management group and the tenant, in the store and in a full export, as the emulator expects;
+/// a poll after it is removed takes the grants away again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eligibility_at_a_management_group_and_the_root_is_exported_and_removed() {
+    use baton_azure_delta::emulator::TenantChange;
+    use baton_azure_delta::emulator::tenant::ArmPrincipalType;
+    use baton_azure_delta::model::Table;
+
+    let h = Harness::start(TenantSpec::with_users(60)).await;
+    let worker = h.worker(&state_path(&h, "mg-eligibility"), &[]).await;
+    let report = worker.round(RoundKind::Poll).await;
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+
+    let (tenant_id, group, role, user, security_group) = h.control().with_tenant(|t| {
+        let group = t
+            .management_groups
+            .values()
+            .find(|g| g.parent.is_some())
+            .expect("a management group below the root")
+            .name
+            .clone();
+        let role = *t.role_definitions.keys().next().expect("a role definition");
+        let user = t
+            .users
+            .values()
+            .find(|u| u.deleted.is_none())
+            .expect("a user")
+            .id;
+        let security_group = t
+            .groups
+            .values()
+            .find(|g| g.deleted.is_none() && g.security_enabled && !g.on_premises_sync_enabled)
+            .expect("a cloud security group")
+            .id;
+        (t.tenant_id(), group, role, user, security_group)
+    });
+    let at_group = uuid::Uuid::parse_str("e1a2b3c4-0000-4000-8000-000000000001").expect("uuid");
+    let at_root = uuid::Uuid::parse_str("e1a2b3c4-0000-4000-8000-000000000002").expect("uuid");
+    h.control()
+        .apply(TenantChange::AddRoleEligibility {
+            name: at_group,
+            scope: format!("/providers/Microsoft.Management/managementGroups/{group}"),
+            role_definition: role,
+            principal: user,
+            principal_type: ArmPrincipalType::User,
+        })
+        .expect("eligibility at the group");
+    h.control()
+        .apply(TenantChange::AddRoleEligibility {
+            name: at_root,
+            scope: "/".into(),
+            role_definition: role,
+            principal: security_group,
+            principal_type: ArmPrincipalType::Group,
+        })
+        .expect("eligibility at the root");
+    let group_grant = format!("management_group:{group}:eligible:{role}:user:{user}");
+    let root_grant = format!("tenant:{tenant_id}:eligible:{role}:group:{security_group}");
+
+    h.control().advance_clock(Duration::from_secs(10 * 60));
+    let report = worker.round(RoundKind::Poll).await;
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert!(report.baselines.is_empty(), "{:?}", report.baselines);
+    let expected = h.control().expected_graph(&expected_options(&[]));
+    for grant in [&group_grant, &root_grant] {
+        assert!(
+            expected.grants.contains_key(grant),
+            "the emulator expects {grant}"
+        );
+    }
+    assert_no_differences(
+        "after eligibility at a management group and the root",
+        &differences_from_expected(&worker.decoded(), &expected),
+    );
+    let file = h.dir.path().join("mg-eligibility.c1z");
+    export::full(&worker.store, &file, ExportOptions::default()).expect("export");
+    let exported = c1z_sync_rows(&file, "full");
+    for grant in [&group_grant, &root_grant] {
+        assert!(
+            exported.contains_key(&(Table::Grants, grant.clone())),
+            "{grant} exported"
+        );
+    }
+    assert!(exported.contains_key(&(
+        Table::Entitlements,
+        format!("management_group:{group}:eligible:{role}")
+    )));
+
+    // Gone again: a delta-round poll sweeps the group and root eligibility it no longer lists.
+    for name in [at_group, at_root] {
+        h.control()
+            .apply(TenantChange::RemoveRoleEligibility { name })
+            .expect("eligibility removed");
+    }
+    h.control().advance_clock(Duration::from_secs(10 * 60));
+    let report = worker.round(RoundKind::Poll).await;
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    let records = worker.records();
+    for grant in [&group_grant, &root_grant] {
+        assert!(
+            !records.contains_key(&(Table::Grants, grant.clone())),
+            "{grant} left behind"
+        );
+    }
+    assert_no_differences(
+        "after the eligibility was removed",
+        &differences_from_expected(
+            &worker.decoded(),
+            &h.control().expected_graph(&expected_options(&[])),
+        ),
+    );
+}

@@ -1,5 +1,6 @@
-//! The ARM feeds: the tenant feed (subscriptions, management group tree, assignments at group and
-//! root scope) and a subscription's feed (full listing, then Activity Log hints).
+//! The ARM feeds: the tenant feed (subscriptions, management group tree, assignments and PIM
+//! eligibility at group and root scope) and a subscription's feed (full listing, then Activity
+//! Log hints).
 
 mod feeds_support;
 
@@ -8,7 +9,7 @@ use std::time::Duration;
 use baton_azure_delta::azure::ApiError;
 use baton_azure_delta::feeds::activity_log;
 use baton_azure_delta::feeds::arm_tenant::ArmTenantFeed;
-use baton_azure_delta::feeds::{Collection, Hints, Position, subscription_feed};
+use baton_azure_delta::feeds::{Collection, FeedError, Hints, Position, subscription_feed};
 use feeds_support::{Harness, fixture};
 use serde_json::{Value, json};
 use time::macros::datetime;
@@ -380,12 +381,7 @@ async fn a_forbidden_list_keeps_the_stored_items() {
         )
         .await
         .unwrap();
-    assert!(
-        !round
-            .completed()
-            .iter()
-            .any(|(c, _)| *c == Collection::StorageAccount)
-    );
+    assert!(!round.completes_any(Collection::StorageAccount));
     assert_eq!(h.store.ids(Collection::StorageAccount).len(), 1);
 }
 
@@ -406,6 +402,39 @@ fn script_tenant(h: &Harness) {
         ]}));
 }
 
+/// The eligibility list `atScope()` at one management group, on api-version 2020-10-01 (Role
+/// Eligibility Schedule Instances - List For Scope).
+fn group_eligibility_url(group: &str) -> String {
+    format!(
+        "/providers/Microsoft.Management/managementGroups/{group}/providers/Microsoft.Authorization/roleEligibilityScheduleInstances?api-version=2020-10-01&$filter=atScope()"
+    )
+}
+
+/// Scripts both groups' eligibility lists: the root group's empty, contoso-prod's on two pages
+/// (an instance at the group, one at `/`, and one at a subscription that the feed must leave to
+/// that subscription's feed; then one at the root group above it).
+fn script_group_eligibility(h: &Harness) {
+    let page1 = fixture("arm_mg_eligibility_page1");
+    h.api
+        .arm(&group_eligibility_url(TENANT), json!({"value": []}))
+        .arm(&group_eligibility_url("contoso-prod"), page1.clone())
+        .arm(
+            page1["nextLink"].as_str().unwrap(),
+            fixture("arm_mg_eligibility_page2"),
+        );
+}
+
+/// The ids the eligibility fixtures give at group or root scope, lower-cased, sorted.
+fn group_eligibility_ids() -> Vec<String> {
+    let mut ids = vec![
+        "/providers/microsoft.management/managementgroups/contoso-prod/providers/microsoft.authorization/roleeligibilityscheduleinstances/e1a2b3c4-0000-0000-0000-000000000001".to_string(),
+        "/providers/microsoft.authorization/roleeligibilityscheduleinstances/e1a2b3c4-0000-0000-0000-000000000002".to_string(),
+        format!("/providers/microsoft.management/managementgroups/{TENANT}/providers/microsoft.authorization/roleeligibilityscheduleinstances/e1a2b3c4-0000-0000-0000-000000000004"),
+    ];
+    ids.sort();
+    ids
+}
+
 #[tokio::test]
 async fn the_tenant_feed_flattens_the_group_tree_and_owns_group_and_root_assignments() {
     let mut h = Harness::new();
@@ -413,6 +442,7 @@ async fn the_tenant_feed_flattens_the_group_tree_and_owns_group_and_root_assignm
     let own = format!("/subscriptions/{SUB}/providers/microsoft.authorization/roleassignments/s1");
     h.store.put(Collection::RoleAssignment, &own, json!({}));
     script_tenant(&h);
+    script_group_eligibility(&h);
 
     h.round(&ArmTenantFeed, Position::Baseline, Hints::default())
         .await
@@ -440,6 +470,155 @@ async fn the_tenant_feed_flattens_the_group_tree_and_owns_group_and_root_assignm
         "/providers/microsoft.management/managementgroups/contoso-prod/providers/microsoft.authorization/roleassignments/mg-1".to_string(),
         own,
     ], "the stale group assignment is swept; the subscription's own is not this feed's to sweep");
+}
+
+const STALE_GROUP_ELIGIBILITY: &str = "/providers/microsoft.management/managementgroups/old/providers/microsoft.authorization/roleeligibilityscheduleinstances/x";
+
+#[tokio::test]
+async fn group_and_root_eligibility_is_listed_per_group_across_pages_and_subscription_scope_is_left_alone()
+ {
+    let mut h = Harness::new();
+    h.store.put(
+        Collection::RoleEligibility,
+        STALE_GROUP_ELIGIBILITY,
+        json!({}),
+    );
+    let own = format!(
+        "/subscriptions/{SUB}/providers/microsoft.authorization/roleeligibilityscheduleinstances/s1"
+    );
+    h.store.put(Collection::RoleEligibility, &own, json!({}));
+    script_tenant(&h);
+    script_group_eligibility(&h);
+
+    let round = h
+        .round(&ArmTenantFeed, Position::Baseline, Hints::default())
+        .await
+        .unwrap();
+
+    assert!(h.api.all_used(), "both pages of contoso-prod's list read");
+    let mut expected = group_eligibility_ids();
+    expected.push(own.clone());
+    expected.sort();
+    let mut stored = h.store.ids(Collection::RoleEligibility);
+    stored.sort();
+    assert_eq!(
+        stored, expected,
+        "the stale group eligibility is swept; the subscription-scope instance atScope() returned is not stored (that subscription's feed owns it)"
+    );
+    let at_group = h
+        .store
+        .get(
+            Collection::RoleEligibility,
+            "/providers/microsoft.management/managementgroups/contoso-prod/providers/microsoft.authorization/roleeligibilityscheduleinstances/e1a2b3c4-0000-0000-0000-000000000001",
+        )
+        .unwrap();
+    assert_eq!(
+        at_group,
+        fixture("arm_mg_eligibility_page1")["value"][0],
+        "stored as Microsoft sent it"
+    );
+    assert!(
+        round
+            .completed()
+            .contains(&(Collection::RoleEligibility, Some("/providers/".to_string())))
+    );
+    // Eligibility is read after every assignment list, so a licence refusal cannot cut those.
+    let urls: Vec<String> = h.api.calls().into_iter().map(|c| c.url).collect();
+    let first_eligibility = urls
+        .iter()
+        .position(|u| u.contains("roleEligibilityScheduleInstances"))
+        .unwrap();
+    assert!(
+        urls[first_eligibility..]
+            .iter()
+            .all(|u| !u.contains("roleAssignments")),
+        "{urls:?}"
+    );
+}
+
+#[tokio::test]
+async fn with_p2_skipped_the_tenant_feed_lists_no_eligibility_and_keeps_what_is_stored() {
+    let mut h = Harness::new();
+    h.options.skip_p2 = true;
+    h.store.put(
+        Collection::RoleEligibility,
+        STALE_GROUP_ELIGIBILITY,
+        json!({}),
+    );
+    script_tenant(&h);
+    let round = h
+        .round(&ArmTenantFeed, Position::Baseline, Hints::default())
+        .await
+        .unwrap();
+    assert!(h.api.all_used());
+    assert!(!h.api.called("roleEligibility"));
+    assert!(!round.completes_any(Collection::RoleEligibility));
+    assert_eq!(
+        h.store.ids(Collection::RoleEligibility),
+        vec![STALE_GROUP_ELIGIBILITY.to_string()]
+    );
+}
+
+#[tokio::test]
+async fn a_licence_refusal_at_group_scope_reaches_the_engine_as_license_required() {
+    let mut h = Harness::new();
+    script_tenant(&h);
+    h.api.arm_err(
+        &group_eligibility_url(TENANT),
+        ApiError::LicenseRequired {
+            message: "The tenant needs an AAD Premium 2 license.".into(),
+        },
+    );
+    let result = h
+        .round(&ArmTenantFeed, Position::Baseline, Hints::default())
+        .await;
+    assert!(
+        matches!(result, Err(FeedError::LicenseRequired(_))),
+        "{:?}",
+        result.err()
+    );
+    // Every assignment list was read (and committed) before the refusal.
+    assert!(h.api.all_used());
+}
+
+#[tokio::test]
+async fn a_forbidden_group_eligibility_list_keeps_the_stored_items() {
+    let mut h = Harness::new();
+    h.store.put(
+        Collection::RoleEligibility,
+        STALE_GROUP_ELIGIBILITY,
+        json!({}),
+    );
+    script_tenant(&h);
+    let page1 = fixture("arm_mg_eligibility_page1");
+    h.api
+        .arm_err(
+            &group_eligibility_url(TENANT),
+            ApiError::Forbidden {
+                code: "AuthorizationFailed".into(),
+                message: "no read".into(),
+            },
+        )
+        .arm(&group_eligibility_url("contoso-prod"), page1.clone())
+        .arm(
+            page1["nextLink"].as_str().unwrap(),
+            fixture("arm_mg_eligibility_page2"),
+        );
+    let round = h
+        .round(&ArmTenantFeed, Position::Baseline, Hints::default())
+        .await
+        .unwrap();
+    assert!(h.api.all_used(), "the other group is still listed");
+    assert!(
+        !round.completes_any(Collection::RoleEligibility),
+        "one group's list is missing: nothing may be swept"
+    );
+    let mut expected = group_eligibility_ids();
+    expected.push(STALE_GROUP_ELIGIBILITY.to_string());
+    expected.sort();
+    let mut stored = h.store.ids(Collection::RoleEligibility);
+    stored.sort();
+    assert_eq!(stored, expected);
 }
 
 #[tokio::test]

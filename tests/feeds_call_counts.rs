@@ -179,6 +179,7 @@ fn script_polled_round(h: &Harness, per_object: bool) {
         .collect::<Vec<_>>()}));
     for group in [TENANT, "prod"] {
         h.api.arm(&format!("/providers/Microsoft.Management/managementGroups/{group}/providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01&$filter=atScope()"), json!({"value": []}));
+        h.api.arm(&format!("/providers/Microsoft.Management/managementGroups/{group}/providers/Microsoft.Authorization/roleEligibilityScheduleInstances?api-version=2020-10-01&$filter=atScope()"), json!({"value": []}));
     }
 }
 
@@ -301,7 +302,9 @@ async fn calls_per_feed_for_a_baseline_and_a_quiet_round() {
         ),
         ("group_eligibility", pim_groups, pim_groups),
         ("mailbox", 0, 0),
-        ("arm_tenant", 2 + 2, 2 + 2),
+        // Subscriptions and the group tree, then per management group (root and prod) its
+        // role assignments and, with P2, its PIM eligibility: both ARM lists have no delta.
+        ("arm_tenant", 2 + 2 + 2, 2 + 2 + 2),
         (
             "arm_subscription:00000000-0000-0000-0000-000000000000",
             5 + STORAGE_ACCOUNTS_PER_SUBSCRIPTION,

@@ -295,3 +295,55 @@ fn azure_resource_keeps_arm_spelling_from_its_first_assignment() {
         1
     );
 }
+
+/// Eligibility the tenant feed stores at a management group or at `/` lands on that group or
+/// the tenant, like an assignment there (and not with P2 skipped).
+#[test]
+fn eligibility_at_a_management_group_and_the_root_is_granted_there() {
+    let mut items = tenant();
+    for (scope, name, role, principal, kind) in [
+        (
+            "/providers/Microsoft.Management/managementGroups/Prod",
+            "re-mg-alice",
+            CONTRIBUTOR,
+            ALICE,
+            "User",
+        ),
+        ("/", "re-root-eng", READER, ENG, "Group"),
+    ] {
+        let (id, mut value) = arm_assignment(scope, name, role, principal, kind);
+        value["type"] =
+            serde_json::json!("Microsoft.Authorization/roleEligibilityScheduleInstances");
+        items.put(
+            Collection::RoleEligibility,
+            &id.replace("roleassignments", "roleeligibilityscheduleinstances"),
+            value,
+        );
+    }
+    let s = snapshot(&items, &defaults());
+    let on_group = entitlement(&s, &format!("management_group:Prod:eligible:{CONTRIBUTOR}"));
+    assert_eq!(on_group.display_name, "Contributor (eligible)");
+    entitlement(&s, &format!("management_group:Prod:role:{CONTRIBUTOR}"));
+    grant(
+        &s,
+        &format!("management_group:Prod:eligible:{CONTRIBUTOR}:user:{ALICE}"),
+    );
+    let to_group = grant(
+        &s,
+        &format!("tenant:{TENANT}:eligible:{READER}:group:{ENG}"),
+    );
+    assert!(proto::find_annotation::<proto::GrantExpandable>(&to_group.annotations).is_some());
+
+    let skipped = snapshot(
+        &items,
+        &ProjectionOptions {
+            skip_p2: true,
+            ..defaults()
+        },
+    );
+    assert!(
+        !ids(&skipped, Table::Entitlements)
+            .iter()
+            .any(|id| id.contains(":eligible:"))
+    );
+}

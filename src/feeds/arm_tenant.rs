@@ -1,16 +1,19 @@
 //! The tenant-level ARM feed: subscriptions (`Subscription` items), the management group tree
-//! (`ManagementGroup` items) and the role assignments made at management group or root scope
-//! (`RoleAssignment` items whose id starts with `/providers/`). All are polled: ARM has no delta.
+//! (`ManagementGroup` items), and the role assignments and PIM eligibility (P2) made at
+//! management group or root scope (`RoleAssignment` and `RoleEligibility` items whose id starts
+//! with `/providers/`). All are polled: ARM has no delta.
 //!
 //! The tree is one call: `managementGroups/{tenantId}?$expand=children&$recurse=true` on the
 //! root group (named after the tenant id), cheaper than listing groups and then getting each
-//! one's parent. Assignments are listed per group with `$filter=atScope()` (at the group and
-//! above); each is keyed by its own lower-cased id, so the copies two groups return are one item.
-//! Subscription-scope assignments belong to each subscription's own feed, so that no item is
-//! marked by two feeds' rounds.
+//! one's parent. Assignments and eligibility instances are listed per group with
+//! `$filter=atScope()` (at the group and above); each is keyed by its own lower-cased id, so the
+//! copies two groups return are one item. Subscription-scope ones belong to each subscription's
+//! own feed, so that no item is marked by two feeds' rounds.
 //!
 //! Without Management Group Reader the tree answers 403 (or 404 where no hierarchy exists): the
-//! feed then stores no groups, and sweeps the ones it stored before.
+//! feed then stores no groups, and sweeps the ones it stored before. Eligibility needs P2: with
+//! `skip_p2` it is not listed (nor swept); a licence refusal ends the round for the engine to
+//! turn P2 off, as in the subscription feeds.
 
 use std::collections::VecDeque;
 
@@ -29,8 +32,13 @@ const FEED: &str = "arm_tenant";
 const SUBSCRIPTIONS_API: &str = "2022-12-01";
 const MANAGEMENT_GROUPS_API: &str = "2023-04-01";
 pub(crate) const AUTHORIZATION_API: &str = "2022-04-01";
+/// PIM for Azure resources (`roleEligibilityScheduleInstances`): the api-version its REST
+/// reference (List For Scope) documents.
+pub(crate) const ELIGIBILITY_API: &str = "2020-10-01";
 /// The `type` of a management group in a `$expand=children` tree.
 const MANAGEMENT_GROUP_TYPE: &str = "Microsoft.Management/managementGroups";
+/// Ids (lower-cased) of what sits at management group or root scope, this feed's to sweep.
+const GROUP_OR_ROOT: &str = "/providers/";
 
 pub struct ArmTenantFeed;
 
@@ -40,6 +48,7 @@ enum TenantJob {
     Subscriptions,
     ManagementGroupTree,
     ManagementGroupAssignments { group: String },
+    ManagementGroupEligibility { group: String },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -49,6 +58,27 @@ struct TenantRound {
     next_link: Option<String>,
     /// The tenant id, from the organization item or the subscriptions' `tenantId`.
     tenant: Option<String>,
+    /// Whether this round lists eligibility at every group (P2 on, no group's list refused):
+    /// only then may its end sweep the stored group and root eligibility. False in a round
+    /// planned before this field existed, which listed none.
+    #[serde(default)]
+    eligibility_listed: bool,
+}
+
+impl TenantRound {
+    /// P2 turned off after the round was planned (a licence refusal, or the option set before
+    /// a resume): drop the eligibility lists still to read, and leave the stored ones alone.
+    fn forget_eligibility(&mut self) {
+        if matches!(
+            self.jobs.front(),
+            Some(TenantJob::ManagementGroupEligibility { .. })
+        ) {
+            self.next_link = None;
+        }
+        self.jobs
+            .retain(|job| !matches!(job, TenantJob::ManagementGroupEligibility { .. }));
+        self.eligibility_listed = false;
+    }
 }
 
 impl Feed for ArmTenantFeed {
@@ -64,7 +94,7 @@ impl Feed for ArmTenantFeed {
         vec![
             (Collection::Subscription, None),
             (Collection::ManagementGroup, None),
-            (Collection::RoleAssignment, Some("/providers/".into())),
+            (Collection::RoleAssignment, Some(GROUP_OR_ROOT.into())),
         ]
     }
 
@@ -85,89 +115,28 @@ impl Feed for ArmTenantFeed {
                         .map_err(store_error)?
                         .into_iter()
                         .next(),
+                    eligibility_listed: !ctx.options.skip_p2,
                 },
             };
+            if ctx.options.skip_p2 {
+                round.forget_eligibility();
+            }
             let mut page = Page::default();
-            let Some(job) = round.jobs.front().cloned() else {
-                return Ok(page);
-            };
-            let next_link = match job {
-                TenantJob::Subscriptions => {
-                    let url = round.next_link.take().unwrap_or_else(|| {
-                        format!("/subscriptions?api-version={SUBSCRIPTIONS_API}")
-                    });
-                    let listing =
-                        CollectionPage::arm(ctx.api.arm_get(&url).await?, "subscriptions")?;
-                    for item in &listing.items {
-                        let id = string_field(item, "subscriptionId", "subscriptions")?;
-                        if round.tenant.is_none() {
-                            round.tenant = item
-                                .get("tenantId")
-                                .and_then(Value::as_str)
-                                .map(str::to_string);
-                        }
-                        page.changes.push(Change::Upsert {
-                            key: ItemKey::new(Collection::Subscription, id),
-                            value: item.clone(),
-                        });
+            if let Some(job) = round.jobs.front().cloned() {
+                match read_job(ctx, &job, &mut round, &mut page).await? {
+                    Some(link) => round.next_link = Some(link),
+                    None => {
+                        round.jobs.pop_front();
                     }
-                    if listing.next_link.is_none() {
-                        page.completed.push((Collection::Subscription, None));
-                    }
-                    listing.next_link
-                }
-                TenantJob::ManagementGroupTree => {
-                    let groups = match &round.tenant {
-                        Some(tenant) => read_tree(ctx, tenant).await?,
-                        None => Vec::new(),
-                    };
-                    for group in groups {
-                        let name = string_field(&group, "name", "management group tree")?;
-                        round.jobs.push_back(TenantJob::ManagementGroupAssignments {
-                            group: name.clone(),
-                        });
-                        page.changes.push(Change::Upsert {
-                            key: ItemKey::new(Collection::ManagementGroup, name),
-                            value: group,
-                        });
-                    }
-                    page.completed.push((Collection::ManagementGroup, None));
-                    None
-                }
-                TenantJob::ManagementGroupAssignments { group } => {
-                    let url = round.next_link.take().unwrap_or_else(|| {
-                        format!(
-                            "/providers/Microsoft.Management/managementGroups/{group}/providers/Microsoft.Authorization/roleAssignments?api-version={AUTHORIZATION_API}&$filter=atScope()"
-                        )
-                    });
-                    let listing = CollectionPage::arm(
-                        ctx.api.arm_get(&url).await?,
-                        "management group role assignments",
-                    )?;
-                    for item in &listing.items {
-                        let id = string_field(item, "id", "management group role assignments")?
-                            .to_ascii_lowercase();
-                        // atScope() at a group also returns what is above it; a subscription's
-                        // own assignments are that subscription feed's.
-                        if id.starts_with("/providers/") {
-                            page.changes.push(Change::Upsert {
-                                key: ItemKey::new(Collection::RoleAssignment, id),
-                                value: item.clone(),
-                            });
-                        }
-                    }
-                    listing.next_link
-                }
-            };
-            match next_link {
-                Some(link) => round.next_link = Some(link),
-                None => {
-                    round.jobs.pop_front();
                 }
             }
             page.next = if round.jobs.is_empty() {
                 page.completed
-                    .push((Collection::RoleAssignment, Some("/providers/".into())));
+                    .push((Collection::RoleAssignment, Some(GROUP_OR_ROOT.into())));
+                if round.eligibility_listed {
+                    page.completed
+                        .push((Collection::RoleEligibility, Some(GROUP_OR_ROOT.into())));
+                }
                 Next::RoundDone(Value::Null)
             } else {
                 Next::Continue(encode_state(&round)?)
@@ -175,6 +144,128 @@ impl Feed for ArmTenantFeed {
             Ok(page)
         })
     }
+}
+
+/// Reads one page of `job` into `page` (and new jobs into `round`); returns its nextLink.
+async fn read_job(
+    ctx: &FeedContext,
+    job: &TenantJob,
+    round: &mut TenantRound,
+    page: &mut Page,
+) -> Result<Option<String>, FeedError> {
+    match job {
+        TenantJob::Subscriptions => {
+            let url = round
+                .next_link
+                .take()
+                .unwrap_or_else(|| format!("/subscriptions?api-version={SUBSCRIPTIONS_API}"));
+            let listing = CollectionPage::arm(ctx.api.arm_get(&url).await?, "subscriptions")?;
+            for item in &listing.items {
+                let id = string_field(item, "subscriptionId", "subscriptions")?;
+                if round.tenant.is_none() {
+                    round.tenant = item
+                        .get("tenantId")
+                        .and_then(Value::as_str)
+                        .map(str::to_string);
+                }
+                page.changes.push(Change::Upsert {
+                    key: ItemKey::new(Collection::Subscription, id),
+                    value: item.clone(),
+                });
+            }
+            if listing.next_link.is_none() {
+                page.completed.push((Collection::Subscription, None));
+            }
+            Ok(listing.next_link)
+        }
+        TenantJob::ManagementGroupTree => {
+            let groups = match &round.tenant {
+                Some(tenant) => read_tree(ctx, tenant).await?,
+                None => Vec::new(),
+            };
+            let mut names = Vec::new();
+            for group in groups {
+                let name = string_field(&group, "name", "management group tree")?;
+                names.push(name.clone());
+                page.changes.push(Change::Upsert {
+                    key: ItemKey::new(Collection::ManagementGroup, name),
+                    value: group,
+                });
+            }
+            // Eligibility last: a licence refusal ends the round, after every assignment list.
+            for group in &names {
+                round.jobs.push_back(TenantJob::ManagementGroupAssignments {
+                    group: group.clone(),
+                });
+            }
+            if round.eligibility_listed {
+                for group in names {
+                    round
+                        .jobs
+                        .push_back(TenantJob::ManagementGroupEligibility { group });
+                }
+            }
+            page.completed.push((Collection::ManagementGroup, None));
+            Ok(None)
+        }
+        TenantJob::ManagementGroupAssignments { group } => {
+            let first = format!(
+                "/providers/Microsoft.Management/managementGroups/{group}/providers/Microsoft.Authorization/roleAssignments?api-version={AUTHORIZATION_API}&$filter=atScope()"
+            );
+            let url = round.next_link.take().unwrap_or(first);
+            let body = ctx.api.arm_get(&url).await?;
+            read_group_listing(
+                body,
+                Collection::RoleAssignment,
+                "management group role assignments",
+                page,
+            )
+        }
+        TenantJob::ManagementGroupEligibility { group } => {
+            let first = format!(
+                "/providers/Microsoft.Management/managementGroups/{group}/providers/Microsoft.Authorization/roleEligibilityScheduleInstances?api-version={ELIGIBILITY_API}&$filter=atScope()"
+            );
+            let url = round.next_link.take().unwrap_or(first);
+            let body = match ctx.api.arm_get(&url).await {
+                Ok(body) => body,
+                // As in the subscription feeds: keep what the store has, and say so.
+                Err(ApiError::Forbidden { code, .. }) => {
+                    tracing::warn!(feed = FEED, group = %group, code = %code, "eligibility listing forbidden; keeping the stored items");
+                    round.eligibility_listed = false;
+                    return Ok(None);
+                }
+                Err(other) => return Err(other.into()),
+            };
+            read_group_listing(
+                body,
+                Collection::RoleEligibility,
+                "management group role eligibility",
+                page,
+            )
+        }
+    }
+}
+
+/// One page of an `atScope()` list at a group into `collection`; returns its nextLink.
+fn read_group_listing(
+    body: Value,
+    collection: Collection,
+    what: &str,
+    page: &mut Page,
+) -> Result<Option<String>, FeedError> {
+    let listing = CollectionPage::arm(body, what)?;
+    for item in &listing.items {
+        let id = string_field(item, "id", what)?.to_ascii_lowercase();
+        // atScope() at a group also returns what is above it; a subscription's own items are
+        // that subscription feed's.
+        if id.starts_with(GROUP_OR_ROOT) {
+            page.changes.push(Change::Upsert {
+                key: ItemKey::new(collection, id),
+                value: item.clone(),
+            });
+        }
+    }
+    Ok(listing.next_link)
 }
 
 /// The management groups under (and including) the tenant root group, each normalised to
@@ -255,5 +346,58 @@ pub(crate) fn string_field(item: &Value, field: &str, what: &str) -> Result<Stri
         _ => Err(FeedError::Malformed(format!(
             "{what}: an item has no string `{field}`"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eligibility(group: &str) -> TenantJob {
+        TenantJob::ManagementGroupEligibility {
+            group: group.into(),
+        }
+    }
+
+    fn assignments(group: &str) -> TenantJob {
+        TenantJob::ManagementGroupAssignments {
+            group: group.into(),
+        }
+    }
+
+    fn is_eligibility(job: &TenantJob) -> bool {
+        matches!(job, TenantJob::ManagementGroupEligibility { .. })
+    }
+
+    /// A round with eligibility planned, half way through the list at the head of `jobs`.
+    fn paging(jobs: Vec<TenantJob>) -> TenantRound {
+        TenantRound {
+            jobs: jobs.into(),
+            next_link: Some("https://management.azure.com/next".into()),
+            tenant: None,
+            eligibility_listed: true,
+        }
+    }
+
+    #[test]
+    fn p2_turned_off_mid_round_drops_the_eligibility_lists_and_their_next_link() {
+        let mut round = paging(vec![eligibility("a"), eligibility("b")]);
+        round.forget_eligibility();
+        assert!(round.jobs.is_empty());
+        assert_eq!(round.next_link, None, "the link was the dropped list's");
+        assert!(!round.eligibility_listed, "nothing may be swept");
+
+        let mut round = paging(vec![assignments("a"), eligibility("a")]);
+        round.forget_eligibility();
+        assert_eq!(round.jobs.len(), 1);
+        assert!(!is_eligibility(&round.jobs[0]));
+        assert!(round.next_link.is_some(), "the assignment list goes on");
+    }
+
+    #[test]
+    fn a_round_planned_before_eligibility_existed_sweeps_none() {
+        let state = json!({"jobs": [{"job": "management_group_assignments", "group": "a"}], "next_link": null, "tenant": "t"});
+        let round: TenantRound = serde_json::from_value(state).unwrap();
+        assert!(!round.eligibility_listed);
     }
 }

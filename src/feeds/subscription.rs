@@ -24,7 +24,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::activity_log::{self, RETENTION, Seen, Stale};
-use super::arm_tenant::{AUTHORIZATION_API, string_field};
+use super::arm_tenant::{AUTHORIZATION_API, ELIGIBILITY_API, string_field};
 use super::graph::CollectionPage;
 use super::{
     Change, Collection, Feed, FeedContext, FeedError, ItemKey, Next, Page, Position, decode_state,
@@ -33,7 +33,6 @@ use super::{
 use crate::azure::ApiError;
 
 const RESOURCES_API: &str = "2021-04-01";
-const ELIGIBILITY_API: &str = "2020-10-01";
 const STORAGE_API: &str = "2023-05-01";
 
 pub struct SubscriptionFeed {

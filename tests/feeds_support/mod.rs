@@ -117,6 +117,14 @@ impl FakeApi {
     pub fn calls(&self) -> Vec<Call> {
         self.log.lock().unwrap().clone()
     }
+    /// Whether any call so far went to a URL containing `part`.
+    pub fn called(&self, part: &str) -> bool {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|c| c.url.contains(part))
+    }
     pub fn count(&self, api: &str) -> usize {
         self.log
             .lock()
@@ -348,6 +356,10 @@ impl Round {
             .iter()
             .flat_map(|p| p.completed.clone())
             .collect()
+    }
+    /// Whether the round declared any scope of `collection` listed completely (swept).
+    pub fn completes_any(&self, collection: Collection) -> bool {
+        self.completed().iter().any(|(c, _)| *c == collection)
     }
 }
 
