@@ -622,6 +622,50 @@ async fn a_forbidden_group_eligibility_list_keeps_the_stored_items() {
 }
 
 #[tokio::test]
+async fn a_forbidden_group_assignment_list_keeps_the_stored_assignments() {
+    let mut h = Harness::new();
+    const STALE: &str = "/providers/microsoft.management/managementgroups/old/providers/microsoft.authorization/roleassignments/x";
+    h.store.put(Collection::RoleAssignment, STALE, json!({}));
+    h.store
+        .put(Collection::Organization, TENANT, json!({"id": TENANT}));
+    h.api
+        .arm("/subscriptions?api-version=2022-12-01", json!({"value": [
+            {"id": format!("/subscriptions/{SUB}"), "subscriptionId": SUB, "tenantId": TENANT}
+        ]}))
+        .arm(&format!("/providers/Microsoft.Management/managementGroups/{TENANT}?api-version=2023-04-01&$expand=children&$recurse=true"), fixture("management_group_tree"))
+        .arm_err(&format!("/providers/Microsoft.Management/managementGroups/{TENANT}/providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01&$filter=atScope()"),
+            ApiError::Forbidden { code: "AuthorizationFailed".into(), message: "no read".into() })
+        .arm("/providers/Microsoft.Management/managementGroups/contoso-prod/providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01&$filter=atScope()", json!({"value": [
+            {"id": "/providers/Microsoft.Management/managementGroups/contoso-prod/providers/Microsoft.Authorization/roleAssignments/MG-1", "name": "mg-1", "properties": {"scope": "/providers/Microsoft.Management/managementGroups/contoso-prod"}}
+        ]}));
+    script_group_eligibility(&h);
+
+    let round = h
+        .round(&ArmTenantFeed, Position::Baseline, Hints::default())
+        .await
+        .expect("a forbidden list does not fail the round");
+
+    assert!(
+        h.api.all_used(),
+        "the other group and the eligibility lists are still read"
+    );
+    assert!(
+        !round.completes_any(Collection::RoleAssignment),
+        "one group's list is missing: no assignment may be swept"
+    );
+    assert!(
+        round.completes_any(Collection::RoleEligibility),
+        "the eligibility lists were all read"
+    );
+    let mut stored = h.store.ids(Collection::RoleAssignment);
+    stored.sort();
+    assert_eq!(stored, vec![
+        "/providers/microsoft.management/managementgroups/contoso-prod/providers/microsoft.authorization/roleassignments/mg-1".to_string(),
+        STALE.to_string(),
+    ]);
+}
+
+#[tokio::test]
 async fn without_management_group_reader_the_tenant_feed_stores_no_groups() {
     let mut h = Harness::new();
     h.store.put(Collection::Organization, TENANT, json!({}));

@@ -11,9 +11,10 @@
 //! own feed, so that no item is marked by two feeds' rounds.
 //!
 //! Without Management Group Reader the tree answers 403 (or 404 where no hierarchy exists): the
-//! feed then stores no groups, and sweeps the ones it stored before. Eligibility needs P2: with
-//! `skip_p2` it is not listed (nor swept); a licence refusal ends the round for the engine to
-//! turn P2 off, as in the subscription feeds.
+//! feed then stores no groups, and sweeps the ones it stored before. A group whose assignment
+//! or eligibility list answers 403 is skipped with a warning, and the round then sweeps none of
+//! that collection. Eligibility needs P2: with `skip_p2` it is not listed (nor swept); a licence
+//! refusal ends the round for the engine to turn P2 off, as in the subscription feeds.
 
 use std::collections::VecDeque;
 
@@ -63,6 +64,10 @@ struct TenantRound {
     /// planned before this field existed, which listed none.
     #[serde(default)]
     eligibility_listed: bool,
+    /// A group refused its role assignment list (403): the round does not sweep the stored
+    /// group and root assignments.
+    #[serde(default)]
+    assignments_refused: bool,
 }
 
 impl TenantRound {
@@ -90,11 +95,12 @@ impl Feed for ArmTenantFeed {
         FEED.into()
     }
 
+    /// Group and root assignments and eligibility are not here: the round completes them
+    /// itself, and only when every group let it read its list.
     fn baseline_scopes(&self) -> Vec<(Collection, Option<String>)> {
         vec![
             (Collection::Subscription, None),
             (Collection::ManagementGroup, None),
-            (Collection::RoleAssignment, Some(GROUP_OR_ROOT.into())),
         ]
     }
 
@@ -116,6 +122,7 @@ impl Feed for ArmTenantFeed {
                         .into_iter()
                         .next(),
                     eligibility_listed: !ctx.options.skip_p2,
+                    assignments_refused: false,
                 },
             };
             if ctx.options.skip_p2 {
@@ -131,8 +138,10 @@ impl Feed for ArmTenantFeed {
                 }
             }
             page.next = if round.jobs.is_empty() {
-                page.completed
-                    .push((Collection::RoleAssignment, Some(GROUP_OR_ROOT.into())));
+                if !round.assignments_refused {
+                    page.completed
+                        .push((Collection::RoleAssignment, Some(GROUP_OR_ROOT.into())));
+                }
                 if round.eligibility_listed {
                     page.completed
                         .push((Collection::RoleEligibility, Some(GROUP_OR_ROOT.into())));
@@ -213,36 +222,44 @@ async fn read_job(
                 "/providers/Microsoft.Management/managementGroups/{group}/providers/Microsoft.Authorization/roleAssignments?api-version={AUTHORIZATION_API}&$filter=atScope()"
             );
             let url = round.next_link.take().unwrap_or(first);
-            let body = ctx.api.arm_get(&url).await?;
-            read_group_listing(
-                body,
-                Collection::RoleAssignment,
-                "management group role assignments",
-                page,
-            )
+            let what = "management group role assignments";
+            let Some(body) = group_list(ctx, &url, group, what).await? else {
+                round.assignments_refused = true;
+                return Ok(None);
+            };
+            read_group_listing(body, Collection::RoleAssignment, what, page)
         }
         TenantJob::ManagementGroupEligibility { group } => {
             let first = format!(
                 "/providers/Microsoft.Management/managementGroups/{group}/providers/Microsoft.Authorization/roleEligibilityScheduleInstances?api-version={ELIGIBILITY_API}&$filter=atScope()"
             );
             let url = round.next_link.take().unwrap_or(first);
-            let body = match ctx.api.arm_get(&url).await {
-                Ok(body) => body,
-                // As in the subscription feeds: keep what the store has, and say so.
-                Err(ApiError::Forbidden { code, .. }) => {
-                    tracing::warn!(feed = FEED, group = %group, code = %code, "eligibility listing forbidden; keeping the stored items");
-                    round.eligibility_listed = false;
-                    return Ok(None);
-                }
-                Err(other) => return Err(other.into()),
+            let what = "management group role eligibility";
+            let Some(body) = group_list(ctx, &url, group, what).await? else {
+                round.eligibility_listed = false;
+                return Ok(None);
             };
-            read_group_listing(
-                body,
-                Collection::RoleEligibility,
-                "management group role eligibility",
-                page,
-            )
+            read_group_listing(body, Collection::RoleEligibility, what, page)
         }
+    }
+}
+
+/// One page of a group's `atScope()` list, or None when the caller may not read it: as in the
+/// subscription feeds, the stored items are kept (the caller's round then sweeps none), and
+/// the log says so. A 403 on one group must not fail the feed round after round.
+async fn group_list(
+    ctx: &FeedContext,
+    url: &str,
+    group: &str,
+    what: &str,
+) -> Result<Option<Value>, FeedError> {
+    match ctx.api.arm_get(url).await {
+        Ok(body) => Ok(Some(body)),
+        Err(ApiError::Forbidden { code, .. }) => {
+            tracing::warn!(feed = FEED, group = %group, code = %code, "{what} listing forbidden; keeping the stored items");
+            Ok(None)
+        }
+        Err(other) => Err(other.into()),
     }
 }
 
@@ -376,6 +393,7 @@ mod tests {
             next_link: Some("https://management.azure.com/next".into()),
             tenant: None,
             eligibility_listed: true,
+            assignments_refused: false,
         }
     }
 
