@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod emulator;
 pub mod feeds;
+pub mod handoff;
 pub mod logging;
 pub mod model;
 pub mod store;

@@ -8,13 +8,13 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::sync::mpsc;
 
 use anyhow::Context;
 use serde_json::Value;
 
 use super::keys::{self, Generation};
 use crate::feeds::change::{Collection, ItemKey};
+use crate::handoff;
 use crate::model::projection::ItemLookup;
 
 /// Parsed items kept between look-ups: the grants of one group (consecutive origins in a
@@ -176,38 +176,29 @@ impl ItemLookup for StoredItems<'_> {
     ) -> anyhow::Result<()> {
         let items = self.items;
         std::thread::scope(|scope| {
-            let (batches_tx, batches_rx) = mpsc::sync_channel(SCAN_BATCHES_AHEAD);
-            std::thread::Builder::new()
+            let (mut sender, batches) = handoff::channel(SCAN_BATCH, SCAN_BATCHES_AHEAD);
+            let reader = std::thread::Builder::new()
                 .name("store-scan".to_string())
-                .spawn_scoped(scope, move || {
-                    let mut batch = Vec::with_capacity(SCAN_BATCH);
+                .spawn_scoped(scope, move || -> anyhow::Result<()> {
                     for entry in items.scan_prefix(keys::item_prefix(collection, "")) {
-                        match decode_entry(entry) {
-                            Ok(item) => batch.push(item),
-                            Err(error) => {
-                                let _ = batches_tx.send(Err(error));
-                                return;
-                            }
-                        }
-                        if batch.len() == SCAN_BATCH {
-                            let full =
-                                std::mem::replace(&mut batch, Vec::with_capacity(SCAN_BATCH));
-                            // A closed channel means `f` failed: stop reading.
-                            if batches_tx.send(Ok(full)).is_err() {
-                                return;
-                            }
+                        // A hung-up receiver means `f` failed: stop reading.
+                        if sender.push(decode_entry(entry)?).is_err() {
+                            return Ok(());
                         }
                     }
-                    let _ = batches_tx.send(Ok(batch));
+                    // Closed here too only if `f` failed, whose error is the one returned.
+                    let _ = sender.finish();
+                    Ok(())
                 })
                 .context("starting the store scan thread")?;
-            // Returning (also on an error) drops the receiver, which stops the reading thread.
-            for batch in batches_rx {
-                for (key, value) in batch? {
-                    f(key, value)?;
-                }
+            // Returning on an error of `f` drops the receiver, which stops the reading thread.
+            for (key, value) in batches.into_iter().flatten() {
+                f(key, value)?;
             }
-            Ok(())
+            // The stream ended: completely, or at the item the reader could not decode.
+            reader
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
         })
     }
 }
