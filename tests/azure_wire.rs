@@ -162,15 +162,10 @@ async fn batch_answers_in_any_order_with_numeric_or_missing_headers_are_read() {
             {"id": "1", "status": 200, "headers": {"RETRY-AFTER": "9"}, "body": {"userPurpose": "user"}},
         ]}))],
     );
-    let requests: Vec<BatchRequest> = ["1", "2", "3"]
-        .iter()
-        .map(|id| BatchRequest {
-            id: (*id).into(),
-            url: format!("/users/u{id}/mailboxSettings"),
-            headers: vec![],
-        })
-        .collect();
-    let answers = client.graph_batch(requests).await.unwrap();
+    let answers = client
+        .graph_batch(mailbox_requests(&["1", "2", "3"]))
+        .await
+        .unwrap();
     let ids: Vec<&str> = answers.iter().map(|a| a.id.as_str()).collect();
     assert_eq!(ids, ["1", "2", "3"]);
     assert_eq!(answers[0].body["userPurpose"], "user");
@@ -205,15 +200,10 @@ async fn batch_bodies_written_as_strings_are_decoded_when_they_hold_json() {
             {"id": "4", "status": 502, "headers": {"Content-Type": "text/plain"}, "body": "Bad Gateway"},
         ]}))],
     );
-    let requests: Vec<BatchRequest> = ["1", "2", "3", "4"]
-        .iter()
-        .map(|id| BatchRequest {
-            id: (*id).into(),
-            url: format!("/users/u{id}/mailboxSettings"),
-            headers: vec![],
-        })
-        .collect();
-    let answers = client.graph_batch(requests).await.unwrap();
+    let answers = client
+        .graph_batch(mailbox_requests(&["1", "2", "3", "4"]))
+        .await
+        .unwrap();
     for answer in &answers[..3] {
         assert_eq!(answer.body, settings, "answer {}", answer.id);
     }
@@ -260,4 +250,15 @@ async fn token_endpoint_errors_name_the_setting_to_fix_without_the_secret() {
         );
     }
     assert_eq!(server.tokens_issued(), 0);
+}
+
+/// One `mailboxSettings` read per id, as the mailbox feed batches them.
+fn mailbox_requests(ids: &[&str]) -> Vec<BatchRequest> {
+    ids.iter()
+        .map(|id| BatchRequest {
+            id: (*id).into(),
+            url: format!("/users/u{id}/mailboxSettings"),
+            headers: vec![],
+        })
+        .collect()
 }
