@@ -6,8 +6,9 @@
 //! file keys, the environment variables, `config.example.toml` and the `config` schema all come
 //! from it. Every layer yields plain strings per key, so one parse step turns them into typed
 //! values and an error always names the key the way the user wrote it (`--flag`, `BATON_FLAG`,
-//! or `flag` in the file). Validation makes no network call. Secrets live in [`Secret`], whose
-//! `Debug` and `Display` print `***`, and no error message ever carries a secret's value.
+//! or `flag` in the file). Validation makes no network call. Secrets live in the client's
+//! [`Secret`], whose `Debug` and `Display` print `***`, and no error message ever carries a
+//! secret's value. The credential and endpoints it builds are the client's own types.
 
 mod endpoints;
 mod settings;
@@ -17,35 +18,10 @@ use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-pub use endpoints::{Endpoints, known_graph_hosts};
+pub use endpoints::known_graph_hosts;
+
+use crate::azure::{Credential, Endpoints, Secret};
 pub use settings::{Kind, SETTINGS, Setting, Settings, Source, settings_args};
-
-/// A value that must never be printed: `Debug` and `Display` show `***`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
-    }
-
-    /// The secret itself, for the one place that sends it (the token request).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
 
 /// Extra trusted root certificates, read from `ca-cert` and parsed once to prove they are
 /// certificates.
@@ -70,27 +46,6 @@ impl fmt::Debug for CaCertificates {
 pub struct ConfigError {
     pub key: String,
     pub problem: String,
-}
-
-/// How the worker authenticates to Microsoft Entra ID.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Credential {
-    /// An app registration's client secret (OAuth2 client credentials).
-    ClientSecret {
-        tenant_id: String,
-        client_id: String,
-        client_secret: Secret,
-    },
-    /// The Azure managed identity of the host; `client_id` picks a user-assigned identity.
-    ManagedIdentity { client_id: Option<String> },
-    /// Kubernetes workload identity (federated token file); ids override `AZURE_TENANT_ID` /
-    /// `AZURE_CLIENT_ID` from the pod's environment when set.
-    WorkloadIdentity {
-        tenant_id: Option<String>,
-        client_id: Option<String>,
-    },
-    /// The local `az login` session (development only).
-    AzureCli { tenant_id: Option<String> },
 }
 
 /// Which options change what the worker reads and what lands in a `.c1z` (DATA_MODEL.md).
@@ -227,7 +182,7 @@ impl Config {
     /// `external-resource-c1z` exist; makes no network call.
     pub fn from_settings(settings: &Settings, needs: Needs) -> Result<Config, ConfigError> {
         let credential = credential(settings, needs)?;
-        let endpoints = Endpoints::from_settings(settings)?;
+        let endpoints = endpoints::from_settings(settings)?;
         let ca_cert = match settings.get("ca-cert") {
             Some(value) => Some(read_ca_cert(settings, value)?),
             None => None,
@@ -554,12 +509,5 @@ mod tests {
             "five fields lack seconds"
         );
         assert!(CronSchedule::parse("0 61 * * * *").is_err());
-    }
-
-    #[test]
-    fn secrets_never_print() {
-        let secret = Secret::new("hunter2");
-        assert_eq!(format!("{secret} {secret:?}"), "*** ***");
-        assert_eq!(secret.expose(), "hunter2");
     }
 }

@@ -8,7 +8,8 @@ use std::path::Path;
 use baton_azure_delta::feeds::change::{Change, Collection, ItemKey};
 use baton_azure_delta::model::projection::ProjectionOptions;
 use baton_azure_delta::model::record::Table;
-use baton_azure_delta::store::{ExportKind, Store};
+use baton_azure_delta::store::{ExportKind, Store, StoreInUse, StoreUse};
+use baton_azure_delta::sync::setup::open_store;
 use serde_json::json;
 use store_support::*;
 
@@ -121,8 +122,45 @@ fn a_store_in_use_is_refused_not_moved_aside() {
         Ok(_) => panic!("a second open of a store in use succeeded"),
         Err(error) => format!("{error:#}"),
     };
-    assert!(error.contains("lock"), "{error}");
+    assert!(error.contains("in use by another"), "{error}");
     assert!(moved_aside(&dir).is_empty());
+    drop(first);
+}
+
+/// Whether a state dir is in use is decided by the error's type, not by its text: a path that
+/// happens to contain "lock" ("blocklist", "clock") must not turn an unrelated failure into
+/// "in use by another process".
+#[test]
+fn an_unreadable_store_under_a_path_saying_lock_is_not_reported_in_use() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("blocklist-clock");
+    // sled's data file is a directory: opening it fails with an I/O error unrelated to locks.
+    std::fs::create_dir_all(dir.join("db")).unwrap();
+    let error = match open_store(&dir, ProjectionOptions::default(), StoreUse::Rounds) {
+        Ok(_) => panic!("a store whose data file is a directory opened"),
+        Err(error) => error,
+    };
+    assert!(!error.is::<StoreInUse>(), "{error:#}");
+    assert!(
+        !format!("{error:#}").contains("in use by another"),
+        "{error:#}"
+    );
+    assert!(
+        format!("{error:#}").contains("opening the store"),
+        "{error:#}"
+    );
+}
+
+#[test]
+fn a_store_in_use_is_reported_as_such_by_setup() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("state");
+    let first = open(&dir);
+    let error = match open_store(&dir, ProjectionOptions::default(), StoreUse::Rounds) {
+        Ok(_) => panic!("a second open of a store in use succeeded"),
+        Err(error) => error,
+    };
+    assert!(error.is::<StoreInUse>(), "{error:#}");
     drop(first);
 }
 

@@ -11,9 +11,9 @@ use azure_core::credentials::TokenCredential;
 use azure_core::error::ErrorKind;
 use azure_core::http::{ClientOptions, ExponentialRetryOptions, RetryOptions, Transport};
 use azure_identity::{
-    AzureCliCredential, ClientSecretCredential, ClientSecretCredentialOptions,
-    ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId,
-    WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
+    AzureCliCredential, AzureCliCredentialOptions, ClientSecretCredential,
+    ClientSecretCredentialOptions, ManagedIdentityCredential, ManagedIdentityCredentialOptions,
+    UserAssignedId, WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
 };
 
 use super::{ApiError, ClientConfig, Credential, Secret};
@@ -127,12 +127,22 @@ fn build_credential(
                 client_options,
             }))?
         }
-        Credential::WorkloadIdentity => {
+        Credential::WorkloadIdentity {
+            tenant_id,
+            client_id,
+        } => {
             let mut options = WorkloadIdentityCredentialOptions::default();
             options.credential_options.client_options = client_options;
+            options.tenant_id.clone_from(tenant_id);
+            options.client_id.clone_from(client_id);
             WorkloadIdentityCredential::new(Some(options))?
         }
-        Credential::AzureCli => AzureCliCredential::new(None)?,
+        Credential::AzureCli { tenant_id } => {
+            AzureCliCredential::new(Some(AzureCliCredentialOptions {
+                tenant_id: tenant_id.clone(),
+                ..AzureCliCredentialOptions::default()
+            }))?
+        }
     })
 }
 

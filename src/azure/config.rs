@@ -8,7 +8,7 @@ use url::Url;
 use super::{ApiError, Secret};
 
 /// The three roots the client talks to. National clouds and local test servers differ only here.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Endpoints {
     /// Entra ID token authority, e.g. `https://login.microsoftonline.com`. Must be https
     /// (`azure_identity` refuses anything else).
@@ -17,6 +17,19 @@ pub struct Endpoints {
     pub graph: Url,
     /// Azure Resource Manager root, e.g. `https://management.azure.com`.
     pub arm: Url,
+}
+
+/// URLs as text (`Url`'s own `Debug` spells out every component), with the token scopes.
+impl std::fmt::Debug for Endpoints {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoints")
+            .field("authority_host", &self.authority_host.as_str())
+            .field("graph", &self.graph.as_str())
+            .field("arm", &self.arm.as_str())
+            .field("graph_scope", &self.graph_scope())
+            .field("arm_scope", &self.arm_scope())
+            .finish()
+    }
 }
 
 impl Endpoints {
@@ -107,7 +120,7 @@ pub(crate) fn is_loopback(url: &Url) -> bool {
 }
 
 /// How to get tokens. Mirrors the credentials the existing connector's default chain allows.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credential {
     /// An app registration's client secret.
     ClientSecret {
@@ -117,11 +130,16 @@ pub enum Credential {
     },
     /// The managed identity of the host (system-assigned, or user-assigned by client id).
     ManagedIdentity { client_id: Option<String> },
-    /// Kubernetes workload identity: `AZURE_TENANT_ID`, `AZURE_CLIENT_ID` and
-    /// `AZURE_FEDERATED_TOKEN_FILE` from the environment, as the webhook injects them.
-    WorkloadIdentity,
-    /// The signed-in Azure CLI (`az account get-access-token`), for local runs.
-    AzureCli,
+    /// Kubernetes workload identity: `AZURE_FEDERATED_TOKEN_FILE` from the environment, as the
+    /// webhook injects it; the ids, when set, override the pod's `AZURE_TENANT_ID` and
+    /// `AZURE_CLIENT_ID`.
+    WorkloadIdentity {
+        tenant_id: Option<String>,
+        client_id: Option<String>,
+    },
+    /// The signed-in Azure CLI (`az account get-access-token`), for local runs; `tenant_id`
+    /// picks another tenant than the CLI's default one.
+    AzureCli { tenant_id: Option<String> },
 }
 
 /// Retry behaviour for transient failures (5xx, 429, dropped connections, timeouts).

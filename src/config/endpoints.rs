@@ -1,40 +1,13 @@
-//! The Microsoft endpoints: token authority, Graph and ARM, with national-cloud defaults derived
-//! from the Graph domain, and the token scopes that follow from them.
+//! The Microsoft endpoints from the settings: token authority, Graph and ARM, with
+//! national-cloud defaults derived from the Graph domain. The result is the client's own
+//! [`Endpoints`], whose token scopes follow from them.
 
-use std::fmt;
 use std::net::IpAddr;
 
 use url::{Host, Url};
 
 use super::{ConfigError, Settings};
-
-/// Where the worker talks to Microsoft, and the scopes of its tokens.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Endpoints {
-    /// Token authority, e.g. `https://login.microsoftonline.com/`.
-    pub authority_host: Url,
-    /// Graph root (no version segment), e.g. `https://graph.microsoft.com/`.
-    pub graph: Url,
-    /// ARM, e.g. `https://management.azure.com/`.
-    pub arm: Url,
-    /// `<graph root>/.default`: tokens are per cloud, so the scope follows the Graph root.
-    pub graph_scope: String,
-    /// `<arm endpoint>/.default`.
-    pub arm_scope: String,
-}
-
-/// URLs as text: `Url`'s own `Debug` spells out every component.
-impl fmt::Debug for Endpoints {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Endpoints")
-            .field("authority_host", &self.authority_host.as_str())
-            .field("graph", &self.graph.as_str())
-            .field("arm", &self.arm.as_str())
-            .field("graph_scope", &self.graph_scope)
-            .field("arm_scope", &self.arm_scope)
-            .finish()
-    }
-}
+use crate::azure::Endpoints;
 
 /// A national cloud: its Graph hosts, authority and ARM endpoint (graph-delta.md section 8).
 struct Cloud {
@@ -72,51 +45,43 @@ pub fn known_graph_hosts() -> Vec<&'static str> {
         .collect()
 }
 
-impl Endpoints {
-    pub fn from_settings(settings: &Settings) -> Result<Endpoints, ConfigError> {
-        let graph = settings.parse_with("graph-domain", graph_root)?;
-        let cloud = graph
-            .host_str()
-            .and_then(|host| CLOUDS.iter().find(|c| c.graph_hosts.contains(&host)));
-        // The emulator (or a test double) on loopback serves all three APIs on one origin.
-        let derived = |pick: fn(&Cloud) -> &'static str| -> Option<Url> {
-            match cloud {
-                Some(c) => Url::parse(pick(c)).ok(),
-                None if is_loopback(&graph) => Some(graph.clone()),
-                None => None,
-            }
-        };
-        let unknown_cloud = || {
-            settings.error(
-                "graph-domain",
-                format!(
-                    "'{}' is not a known cloud's Graph host ({}); for another host set \
+pub fn from_settings(settings: &Settings) -> Result<Endpoints, ConfigError> {
+    let graph = settings.parse_with("graph-domain", graph_root)?;
+    let cloud = graph
+        .host_str()
+        .and_then(|host| CLOUDS.iter().find(|c| c.graph_hosts.contains(&host)));
+    // The emulator (or a test double) on loopback serves all three APIs on one origin.
+    let derived = |pick: fn(&Cloud) -> &'static str| -> Option<Url> {
+        match cloud {
+            Some(c) => Url::parse(pick(c)).ok(),
+            None if is_loopback(&graph) => Some(graph.clone()),
+            None => None,
+        }
+    };
+    let unknown_cloud = || {
+        settings.error(
+            "graph-domain",
+            format!(
+                "'{}' is not a known cloud's Graph host ({}); for another host set \
                      --authority-host and --arm-endpoint too",
-                    graph.host_str().unwrap_or_default(),
-                    known_graph_hosts().join(", ")
-                ),
-            )
-        };
-        let authority_host = match settings.parse_opt_with("authority-host", endpoint_url)? {
-            Some(url) => url,
-            None => derived(|c| c.authority).ok_or_else(unknown_cloud)?,
-        };
-        let arm = match settings.parse_opt_with("arm-endpoint", endpoint_url)? {
-            Some(url) => url,
-            None => derived(|c| c.arm).ok_or_else(unknown_cloud)?,
-        };
-        Ok(Endpoints {
-            graph_scope: default_scope(&graph),
-            arm_scope: default_scope(&arm),
-            authority_host,
-            graph,
-            arm,
-        })
-    }
-}
-
-fn default_scope(root: &Url) -> String {
-    format!("{}/.default", root.as_str().trim_end_matches('/'))
+                graph.host_str().unwrap_or_default(),
+                known_graph_hosts().join(", ")
+            ),
+        )
+    };
+    let authority_host = match settings.parse_opt_with("authority-host", endpoint_url)? {
+        Some(url) => url,
+        None => derived(|c| c.authority).ok_or_else(unknown_cloud)?,
+    };
+    let arm = match settings.parse_opt_with("arm-endpoint", endpoint_url)? {
+        Some(url) => url,
+        None => derived(|c| c.arm).ok_or_else(unknown_cloud)?,
+    };
+    Ok(Endpoints {
+        authority_host,
+        graph,
+        arm,
+    })
 }
 
 /// `graph.microsoft.com`, `127.0.0.1:8443` or `https://graph.microsoft.us`: the Graph root.
@@ -199,12 +164,6 @@ mod tests {
         assert!(root("http://graph.microsoft.com").is_err());
     }
 
-    #[test]
-    fn scopes_follow_the_cloud() {
-        let us = Url::parse("https://graph.microsoft.us").unwrap();
-        assert_eq!(default_scope(&us), "https://graph.microsoft.us/.default");
-    }
-
     fn endpoints_from(toml: &str) -> Result<Endpoints, ConfigError> {
         let dir = tempfile::tempdir().map_err(|e| ConfigError {
             key: "test".into(),
@@ -215,7 +174,7 @@ mod tests {
             key: "test".into(),
             problem: e.to_string(),
         })?;
-        Endpoints::from_settings(&Settings::from_file(&path, "--config")?)
+        from_settings(&Settings::from_file(&path, "--config")?)
     }
 
     #[test]
@@ -225,7 +184,7 @@ mod tests {
             (
                 e.authority_host.to_string(),
                 e.arm.to_string(),
-                e.graph_scope,
+                e.graph_scope(),
             )
         });
         assert_eq!(
@@ -245,7 +204,7 @@ mod tests {
              arm-endpoint = \"https://arm.example.com\"\n",
         );
         assert_eq!(
-            e.map(|e| e.arm_scope),
+            e.map(|e| e.arm_scope()),
             Ok("https://arm.example.com/.default".to_string())
         );
         let e = endpoints_from("graph-domain = \"graph.example.com\"\n");

@@ -21,6 +21,16 @@ pub const REFS: &str = "refs";
 pub const LOG: &str = "log";
 pub const META: &str = "meta";
 
+/// Another process holds the store's file lock: only one may use a state dir at a time.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the state dir {} is in use by another baton-azure-delta process (only one may use a state dir at a time)",
+    dir.display()
+)]
+pub struct StoreInUse {
+    pub dir: PathBuf,
+}
+
 pub struct Opened {
     pub db: sled::Db,
     /// No store existed: the caller initialises `meta`.
@@ -59,6 +69,12 @@ pub fn open(dir: &Path, usage: StoreUse) -> anyhow::Result<Opened> {
 fn open_and_check(dir: &Path, usage: StoreUse) -> anyhow::Result<Result<Opened, String>> {
     let db = match open_sled(dir, usage) {
         Ok(db) => db,
+        Err(sled::Error::Io(error)) if is_lock_held(&error) => {
+            return Err(StoreInUse {
+                dir: dir.to_path_buf(),
+            }
+            .into());
+        }
         Err(sled::Error::Io(error))
             if !matches!(
                 error.kind(),
@@ -92,16 +108,20 @@ fn open_sled(dir: &Path, usage: StoreUse) -> sled::Result<sled::Db> {
             .cache_capacity(usage.cache_bytes())
             .open();
         match opened {
-            // sled reports a held lock as an `Other` I/O error with this text.
             Err(sled::Error::Io(error))
-                if error.to_string().contains("could not acquire lock")
-                    && std::time::Instant::now() < deadline =>
+                if is_lock_held(&error) && std::time::Instant::now() < deadline =>
             {
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
             other => return other,
         }
     }
+}
+
+/// sled reports a held file lock as an `Other` I/O error whose text starts with this phrase (sled
+/// 0.34, `Config::open_file`); this is the one place that reads that text.
+fn is_lock_held(error: &std::io::Error) -> bool {
+    error.kind() == ErrorKind::Other && error.to_string().starts_with("could not acquire lock")
 }
 
 /// Ok(true) for an empty database, Ok(false) for a sound store.

@@ -68,7 +68,7 @@
 //! `commit_page` with `cursor: None` keeps the stored cursor.
 
 mod integrity;
-pub use integrity::open_waiting_for_lock;
+pub use integrity::{StoreInUse, open_waiting_for_lock};
 mod keys;
 mod log;
 mod meta;

@@ -17,9 +17,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::engine::{Engine, RoundKind, RoundReport};
 use super::{export, setup};
+use crate::azure::{Credential, Endpoints, Secret};
 use crate::c1z::writer::ExportOptions;
 use crate::cli::DemoArgs;
-use crate::config::{self, CaCertificates, Config, Secret};
+use crate::config::{CaCertificates, Config};
 use crate::emulator::{Control, Emulator, EmulatorConfig, ExpectedOptions, TenantSpec};
 use crate::feeds::FeedOptions;
 use crate::model::{Record, Table};
@@ -229,20 +230,16 @@ fn demo_config(config: &Config, emulator: &Emulator, workdir: &Path) -> anyhow::
     let url = |s: String| url::Url::parse(&s).with_context(|| format!("emulator URL {s}"));
     let ca_path = emulator.ca_cert_path();
     let pem = emulator.ca_cert_pem().into_bytes();
-    let graph = url(emulator.graph_url())?;
-    let arm = url(emulator.arm_url())?;
     Ok(Config {
-        credential: Some(config::Credential::ClientSecret {
+        credential: Some(Credential::ClientSecret {
             tenant_id: emulator.tenant_id(),
             client_id: emulator.client_id(),
             client_secret: Secret::new(emulator.client_secret()),
         }),
-        endpoints: config::Endpoints {
+        endpoints: Endpoints {
             authority_host: url(emulator.authority_host())?,
-            graph_scope: format!("{}/.default", graph.origin().ascii_serialization()),
-            arm_scope: format!("{}/.default", arm.origin().ascii_serialization()),
-            graph,
-            arm,
+            graph: url(emulator.graph_url())?,
+            arm: url(emulator.arm_url())?,
         },
         ca_cert: Some(CaCertificates {
             path: ca_path,

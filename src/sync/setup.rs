@@ -7,11 +7,11 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use super::engine::{ApiTotals, Engine};
-use crate::azure::{self, AzureClient, ClientConfig};
-use crate::config::{self, Config};
+use crate::azure::{AzureClient, ClientConfig};
+use crate::config::Config;
 use crate::feeds::{self, FeedOptions};
 use crate::model::projection::ProjectionOptions;
-use crate::store::{Store, StoreUse};
+use crate::store::{Store, StoreInUse, StoreUse};
 
 /// What lands in the `.c1z`, from the configuration.
 pub fn projection_options(config: &Config) -> ProjectionOptions {
@@ -43,7 +43,7 @@ pub fn feed_options(config: &Config) -> FeedOptions {
 }
 
 /// Opens the state dir's store for `usage`. sled locks its files, so a second process on the
-/// same state dir is refused here with a message that says so.
+/// same state dir is refused with [`StoreInUse`], which says so.
 pub fn open_store(
     state_dir: &Path,
     options: ProjectionOptions,
@@ -52,12 +52,8 @@ pub fn open_store(
     std::fs::create_dir_all(state_dir)
         .with_context(|| format!("creating the state dir {}", state_dir.display()))?;
     Store::open_for(state_dir, options, usage).map_err(|error| {
-        let text = format!("{error:#}");
-        if text.contains("lock") || text.contains("WouldBlock") || text.contains("temporarily unavailable") {
-            anyhow::anyhow!(
-                "the state dir {} is in use by another baton-azure-delta process (only one may use a state dir at a time): {text}",
-                state_dir.display()
-            )
+        if error.is::<StoreInUse>() {
+            error
         } else {
             error.context(format!("opening the store in {}", state_dir.display()))
         }
@@ -66,28 +62,8 @@ pub fn open_store(
 
 /// Builds the Azure client and proves the credential works before any sync work.
 pub async fn connect(config: &Config) -> anyhow::Result<AzureClient> {
-    let credential = match config.require_credential()? {
-        config::Credential::ClientSecret {
-            tenant_id,
-            client_id,
-            client_secret,
-        } => azure::Credential::ClientSecret {
-            tenant_id: tenant_id.clone(),
-            client_id: client_id.clone(),
-            client_secret: azure::Secret::new(client_secret.expose()),
-        },
-        config::Credential::ManagedIdentity { client_id } => azure::Credential::ManagedIdentity {
-            client_id: client_id.clone(),
-        },
-        config::Credential::WorkloadIdentity { .. } => azure::Credential::WorkloadIdentity,
-        config::Credential::AzureCli { .. } => azure::Credential::AzureCli,
-    };
-    let endpoints = azure::Endpoints {
-        authority_host: config.endpoints.authority_host.clone(),
-        graph: config.endpoints.graph.clone(),
-        arm: config.endpoints.arm.clone(),
-    };
-    let mut client_config = ClientConfig::new(endpoints, credential);
+    let credential = config.require_credential()?.clone();
+    let mut client_config = ClientConfig::new(config.endpoints.clone(), credential);
     client_config.extra_ca_pem = config.ca_cert.as_ref().map(|ca| ca.pem.clone());
     client_config.graph_requests_per_minute = config.budget.graph_requests_per_minute;
     client_config.arm_requests_per_minute = config.budget.arm_requests_per_minute;
