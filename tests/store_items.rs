@@ -409,3 +409,44 @@ fn a_store_can_be_shared_between_tasks() {
     fn shared<T: Send + Sync + 'static>() {}
     shared::<baton_azure_delta::store::Store>();
 }
+
+/// A paged id scan (how a full pass over every user resumes) reads one page per call from the
+/// store's key order: ascending, strictly after the last id, never past its collection.
+#[test]
+fn ids_after_pages_through_one_collection_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let round = store.begin_round("users").unwrap();
+    let users = [CAROL, ALICE, BOB].map(|id| user(id, id));
+    let mut page = users.to_vec();
+    page.push(group(SALES, "Sales"));
+    store.commit_page("users", &page, round, &[], None).unwrap();
+
+    let first = store.item_ids_after(Collection::User, None, 2).unwrap();
+    assert_eq!(first, [ALICE, BOB]);
+    let second = store
+        .item_ids_after(Collection::User, Some(BOB), 2)
+        .unwrap();
+    assert_eq!(
+        second,
+        [CAROL],
+        "the scan stops at the end of the collection"
+    );
+    let after_the_end = store
+        .item_ids_after(Collection::User, Some(CAROL), 2)
+        .unwrap();
+    assert!(after_the_end.is_empty());
+    // An `after` that is not stored resumes at the next id.
+    let resumed = store
+        .item_ids_after(
+            Collection::User,
+            Some("a1b2c3d4-0000-4000-8000-0000000000015"),
+            5,
+        )
+        .unwrap();
+    assert_eq!(resumed, [BOB, CAROL]);
+    assert_eq!(
+        store.item_ids_after(Collection::Group, None, 5).unwrap(),
+        [SALES]
+    );
+}

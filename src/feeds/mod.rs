@@ -60,22 +60,15 @@ pub trait Api: Send + Sync {
 pub trait ItemReader: Send + Sync {
     fn item(&self, key: &ItemKey) -> anyhow::Result<Option<Value>>;
     fn item_ids(&self, collection: Collection, prefix: &str) -> anyhow::Result<Vec<String>>;
-    /// Up to `limit` ids of `collection` greater than `after`, in order: how a full pass over
-    /// many objects resumes. The default sorts `item_ids`; a store should use a range scan.
+    /// Up to `limit` ids of `collection` greater than `after`, ascending: how a full pass over
+    /// many objects resumes. Required, not derived from `item_ids`: a page must cost about
+    /// `limit` reads, not a listing of the whole collection.
     fn item_ids_after(
         &self,
         collection: Collection,
         after: Option<&str>,
         limit: usize,
-    ) -> anyhow::Result<Vec<String>> {
-        let mut ids = self.item_ids(collection, "")?;
-        ids.sort();
-        Ok(ids
-            .into_iter()
-            .filter(|id| after.is_none_or(|after| id.as_str() > after))
-            .take(limit)
-            .collect())
-    }
+    ) -> anyhow::Result<Vec<String>>;
 }
 
 /// The options that change what the feeds fetch. Read from the context on every round, so the

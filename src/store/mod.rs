@@ -25,47 +25,11 @@
 //! nor log: no diff can be asked for, so the log floor moves up with the head, and the record
 //! counts are unknown until the next snapshot counts them.
 //!
-//! CONTRACT (the engine and the exporters are written against this surface):
-//!
-//! ```ignore
-//! pub struct Store { .. }   // one per state dir; sled's own file lock refuses a second process
-//! impl Store {
-//!     /// Opens or creates the store. A store from an older schema is migrated; one that fails
-//!     /// its integrity check is moved aside (warning) and a fresh one is created.
-//!     pub fn open(dir: &Path, options: ProjectionOptions) -> anyhow::Result<Store>;
-//!     /// Starts a round of `feed` and returns its generation: every item a page of this round
-//!     /// writes is marked with it, so the round can sweep what it did not see.
-//!     pub fn begin_round(&self, feed: &str) -> anyhow::Result<Generation>;
-//!     /// Commits one page atomically: the item changes (marked with `generation`), then the
-//!     /// sweeps (every item of each scope NOT marked with `generation` is removed: the scopes a
-//!     /// round has now listed completely, e.g. a baseline's whole collections, or one service
-//!     /// principal's assignments `(AppRoleAssignment, Some("<spId>/"))`), the records all that
-//!     /// changes (projected and diffed, appended to the change log), and the feed's new cursor
-//!     /// (opaque JSON owned by the engine). Idempotent: the same page twice changes nothing more.
-//!     pub fn commit_page(&self, feed: &str, changes: &[Change], generation: Generation, sweep: &[(Collection, Option<String>)], cursor: Option<&serde_json::Value>) -> anyhow::Result<CommitOutcome>;
-//!     pub fn cursor(&self, feed: &str) -> anyhow::Result<Option<FeedState>>;   // cursor + when it was written + last round outcome
-//!     pub fn item(&self, key: &ItemKey) -> anyhow::Result<Option<serde_json::Value>>;
-//!     pub fn item_ids(&self, collection: Collection, prefix: &str) -> anyhow::Result<Vec<String>>;
-//!     /// Forgets every cursor: the next round baselines every feed. Items stay until swept.
-//!     pub fn reset(&self) -> anyhow::Result<()>;
-//!     /// Every record of the current access graph, projected from the items.
-//!     pub fn for_each_record(&self, f: &mut dyn FnMut(Record) -> anyhow::Result<()>) -> anyhow::Result<()>;
-//!     /// The change log: the newest sequence number, and the net change of every record since
-//!     /// `seq` (None when the log no longer reaches back that far).
-//!     pub fn head_seq(&self) -> u64;
-//!     pub fn changes_since(&self, seq: u64) -> anyhow::Result<Option<Vec<RecordChange>>>;   // RecordChange { table, external_id, old: Option<Record>, new: Option<Record> }
-//!     /// Remembers an export (its sync id and the sequence number it covers); trims the log.
-//!     pub fn record_export(&self, sync_id: &str, seq: u64, kind: ExportKind) -> anyhow::Result<()>;
-//!     pub fn export_seq(&self, sync_id: &str) -> anyhow::Result<Option<u64>>;
-//!     pub fn status(&self) -> anyhow::Result<StoreStatus>;   // counts per collection and per record table, feed states, last export
-//!     pub fn flush(&self) -> anyhow::Result<()>;
-//! }
-//! ```
-//! Additions: [`Store::end_round`] (records a round's outcome in its [`FeedState`]; its
-//! `round` field lets a restarted engine resume a round with the same generation),
-//! [`Store::snapshot`] (`for_each_record` that also returns the sequence number the records
-//! reflect, so an export can record exactly what it covers) and [`Store::options`].
-//! `commit_page` with `cursor: None` keeps the stored cursor.
+//! The engine writes through [`Store::begin_round`], [`Store::commit_page`] (a page's changes,
+//! sweeps and cursor in one transaction; `cursor: None` keeps the stored one) and
+//! [`Store::end_round`]; the exporters read through [`Store::snapshot`] (every record and the
+//! change-log position they reflect) and [`Store::changes_since`], and remember what they wrote
+//! with [`Store::record_export`].
 
 mod integrity;
 pub use integrity::{StoreInUse, open_waiting_for_lock};
@@ -79,7 +43,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::{Context, anyhow, bail};
 use serde_json::Value;
@@ -385,6 +349,16 @@ impl Store {
         StoredItems::new(&self.items, &self.refs).ids(collection, prefix)
     }
 
+    /// Up to `limit` ids of `collection` greater than `after`, ascending (a range scan).
+    pub fn item_ids_after(
+        &self,
+        collection: Collection,
+        after: Option<&str>,
+        limit: usize,
+    ) -> anyhow::Result<Vec<String>> {
+        StoredItems::new(&self.items, &self.refs).ids_after(collection, after, limit)
+    }
+
     /// Forgets a feed that no longer exists (a deleted subscription's), once its items are gone.
     pub fn forget_feed(&self, feed: &str) -> anyhow::Result<()> {
         let _writer = self.lock()?;
@@ -529,6 +503,19 @@ impl Store {
             log_entries: self.log.len(),
             disk_bytes: self.db.size_on_disk().context("measuring the store")?,
         })
+    }
+
+    /// Runs `job` on tokio's blocking threads, for async callers: store calls wait on sled
+    /// I/O, on the writer lock (held through a whole export) and, for a commit, on projection
+    /// work, none of which may stall the runtime's workers.
+    pub async fn blocking<T: Send + 'static>(
+        self: &Arc<Self>,
+        job: impl FnOnce(&Store) -> anyhow::Result<T> + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let store = Arc::clone(self);
+        tokio::task::spawn_blocking(move || job(&store))
+            .await
+            .context("a store task panicked")?
     }
 
     pub fn flush(&self) -> anyhow::Result<()> {

@@ -8,6 +8,7 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::ops::Bound;
 
 use anyhow::Context;
 use serde_json::Value;
@@ -115,6 +116,31 @@ impl<'a> StoredItems<'a> {
             .keys()
             .map(|key| Ok(keys::parse_item_key(&key.context("scanning items")?)?.id))
             .collect()
+    }
+
+    /// Up to `limit` ids of `collection` greater than `after`, ascending: one range scan that
+    /// starts after `after` and stops after `limit` keys, so paging through a collection reads
+    /// each key once.
+    pub fn ids_after(
+        &self,
+        collection: Collection,
+        after: Option<&str>,
+        limit: usize,
+    ) -> anyhow::Result<Vec<String>> {
+        let start = match after {
+            Some(after) => Bound::Excluded(keys::item_prefix(collection, after)),
+            None => Bound::Included(keys::item_prefix(collection, "")),
+        };
+        let all_of_collection = keys::item_prefix(collection, "");
+        let mut ids = Vec::with_capacity(limit.min(1024));
+        for key in self.items.range((start, Bound::Unbounded)).keys() {
+            let key = key.context("scanning items")?;
+            if ids.len() == limit || !key.starts_with(&all_of_collection) {
+                break;
+            }
+            ids.push(keys::parse_item_key(&key)?.id);
+        }
+        Ok(ids)
     }
 
     pub fn referencing(&self, target: &str, collection: Collection) -> anyhow::Result<Vec<String>> {

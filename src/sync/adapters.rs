@@ -42,6 +42,15 @@ impl ItemReader for Store {
     fn item_ids(&self, collection: Collection, prefix: &str) -> anyhow::Result<Vec<String>> {
         Store::item_ids(self, collection, prefix)
     }
+
+    fn item_ids_after(
+        &self,
+        collection: Collection,
+        after: Option<&str>,
+        limit: usize,
+    ) -> anyhow::Result<Vec<String>> {
+        Store::item_ids_after(self, collection, after, limit)
+    }
 }
 
 impl ExportSource for Store {

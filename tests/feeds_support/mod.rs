@@ -314,6 +314,18 @@ impl ItemReader for MemStore {
             .map(|k| k.id.clone())
             .collect())
     }
+    fn item_ids_after(
+        &self,
+        collection: Collection,
+        after: Option<&str>,
+        limit: usize,
+    ) -> anyhow::Result<Vec<String>> {
+        let mut ids = self.item_ids(collection, "")?;
+        ids.sort();
+        ids.retain(|id| after.is_none_or(|after| id.as_str() > after));
+        ids.truncate(limit);
+        Ok(ids)
+    }
 }
 
 /// A clock the test moves by hand.
