@@ -27,7 +27,7 @@ use crate::feeds::{
     self, Api, Collection, Feed, FeedContext, FeedError, FeedOptions, Hints, ItemReader, Next,
     Position,
 };
-use crate::store::{RoundOutcome, Store};
+use crate::store::{Generation, RoundOutcome, Store};
 
 /// A feed's persisted position, stored as its cursor in the store.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -176,7 +176,7 @@ impl Engine {
         if !self.is_stopping() {
             self.subscription_round(kind, &mut report).await?;
         }
-        self.store.flush()?;
+        self.store.blocking(|store| store.flush()).await?;
         let after = (self.totals)();
         report.graph_requests = after.graph_requests.saturating_sub(before.graph_requests);
         report.graph_resource_units = after
@@ -196,7 +196,8 @@ impl Engine {
     ) -> anyhow::Result<()> {
         let subscriptions: BTreeSet<String> = self
             .store
-            .item_ids(Collection::Subscription, "")?
+            .blocking(|store| store.item_ids(Collection::Subscription, ""))
+            .await?
             .into_iter()
             .collect();
         for subscription in &subscriptions {
@@ -206,7 +207,7 @@ impl Engine {
             let feed = feeds::subscription_feed(subscription);
             self.run_feed(feed.as_ref(), kind, report).await?;
         }
-        let status = self.store.status()?;
+        let status = self.store.blocking(|store| store.status()).await?;
         for name in status.feeds.keys() {
             let Some(subscription) = name.strip_prefix(SUBSCRIPTION_FEED_PREFIX) else {
                 continue;
@@ -215,15 +216,22 @@ impl Engine {
                 continue;
             }
             tracing::info!(subscription, "subscription is gone: forgetting its items");
-            let generation = self.store.begin_round(name)?;
-            let outcome = self.store.commit_page(
-                name,
-                &feeds::subscription_removed(subscription),
-                generation,
-                &[],
-                None,
-            )?;
-            self.store.forget_feed(name)?;
+            let (name, subscription) = (name.clone(), subscription.to_string());
+            let outcome = self
+                .store
+                .blocking(move |store| {
+                    let generation = store.begin_round(&name)?;
+                    let outcome = store.commit_page(
+                        &name,
+                        &feeds::subscription_removed(&subscription),
+                        generation,
+                        &[],
+                        None,
+                    )?;
+                    store.forget_feed(&name)?;
+                    Ok(outcome)
+                })
+                .await?;
             report.items_removed += outcome.items_removed;
             report.add_records_changed(outcome.records_changed);
         }
@@ -238,7 +246,13 @@ impl Engine {
         report: &mut RoundReport,
     ) -> anyhow::Result<()> {
         let name = feed.name();
-        let stored = self.store.cursor(&name)?;
+        let stored = self
+            .store
+            .blocking({
+                let name = name.clone();
+                move |store| store.cursor(&name)
+            })
+            .await?;
         let cursor = match stored.as_ref().and_then(|s| s.cursor.clone()) {
             Some(value) => Some(
                 serde_json::from_value::<FeedCursor>(value)
@@ -258,10 +272,10 @@ impl Engine {
             (Some(FeedCursor::Idle { cursor }), _) => (
                 false,
                 Position::Delta(cursor),
-                self.store.begin_round(&name)?,
+                self.begin_round(&name).await?,
             ),
             // No cursor (first run or reset), or a round whose generation was lost.
-            _ => (true, Position::Baseline, self.store.begin_round(&name)?),
+            _ => (true, Position::Baseline, self.begin_round(&name).await?),
         };
         if baseline {
             report.baselines.push(name.clone());
@@ -281,23 +295,24 @@ impl Engine {
                     report.expired.push(name.clone());
                     report.baselines.push(name.clone());
                     baseline = true;
-                    generation = self.store.begin_round(&name)?;
+                    generation = self.begin_round(&name).await?;
                     position = Position::Baseline;
                     continue;
                 }
                 Err(FeedError::LicenseRequired(message)) => {
                     self.turn_off_p2(&message);
-                    self.store.end_round(&name, RoundOutcome::Completed)?;
+                    self.end_round(&name, RoundOutcome::Completed).await?;
                     return Ok(());
                 }
                 Err(error) => {
                     tracing::warn!(feed = %name, error = %error, retryable = error.is_retryable(), "feed round failed; it resumes from its last committed page");
-                    self.store.end_round(
+                    self.end_round(
                         &name,
                         RoundOutcome::Failed {
                             error: error.to_string(),
                         },
-                    )?;
+                    )
+                    .await?;
                     report.failed.insert(name.clone(), error.to_string());
                     return Ok(());
                 }
@@ -323,13 +338,17 @@ impl Engine {
                 }
             };
             let cursor_value = serde_json::to_value(&next_cursor)?;
-            let outcome = self.store.commit_page(
-                &name,
-                &page.changes,
-                generation,
-                &sweep,
-                Some(&cursor_value),
-            )?;
+            let change_count = page.changes.len();
+            let changes = page.changes;
+            let outcome = self
+                .store
+                .blocking({
+                    let name = name.clone();
+                    move |store| {
+                        store.commit_page(&name, &changes, generation, &sweep, Some(&cursor_value))
+                    }
+                })
+                .await?;
             report.pages += 1;
             if let Ok(slot) = self.observer.lock()
                 && let Some(observer) = slot.as_ref()
@@ -337,7 +356,7 @@ impl Engine {
                 observer(&PageEvent {
                     feed: &name,
                     baseline,
-                    changes: page.changes.len(),
+                    changes: change_count,
                     records_changed: outcome.records_changed,
                 });
             }
@@ -345,13 +364,29 @@ impl Engine {
             report.items_removed += outcome.items_removed;
             report.add_records_changed(outcome.records_changed);
             if done {
-                self.store.end_round(&name, RoundOutcome::Completed)?;
+                self.end_round(&name, RoundOutcome::Completed).await?;
                 if let Ok(mut pending) = self.pending_hints.lock() {
                     pending.remove(&name);
                 }
                 return Ok(());
             }
         }
+    }
+
+    // Every store call goes through `Store::blocking`: the runtime's workers never wait on the
+    // store's writer lock, which an export holds for tens of seconds.
+    async fn begin_round(&self, feed: &str) -> anyhow::Result<Generation> {
+        let feed = feed.to_string();
+        self.store
+            .blocking(move |store| store.begin_round(&feed))
+            .await
+    }
+
+    async fn end_round(&self, feed: &str, outcome: RoundOutcome) -> anyhow::Result<()> {
+        let feed = feed.to_string();
+        self.store
+            .blocking(move |store| store.end_round(&feed, outcome))
+            .await
     }
 
     fn context_for(&self, feed: &str, kind: RoundKind) -> FeedContext {

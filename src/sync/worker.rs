@@ -132,7 +132,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
 async fn run_tick(
     config: &Config,
     engine: &Engine,
-    store: &Store,
+    store: &Arc<Store>,
     client: &AzureClient,
     health: &Health,
     tick: Tick,
@@ -141,7 +141,7 @@ async fn run_tick(
         Tick::Round(RoundKind::Changes) => (RoundKind::Changes, "changes"),
         Tick::Round(RoundKind::Poll) => (RoundKind::Poll, "poll"),
         Tick::Reconcile => {
-            store.reset()?;
+            store.blocking(|store| store.reset()).await?;
             (RoundKind::Poll, "reconcile")
         }
     };
@@ -151,7 +151,8 @@ async fn run_tick(
     health
         .metrics
         .observe_round(label, &report, &client.counters());
-    health.metrics.observe_store(&store.status()?);
+    let status = store.blocking(|store| store.status()).await?;
+    health.metrics.observe_store(&status);
     if tick == Tick::Reconcile {
         // The worker exports after its first round, so a reconciliation's changes are tracked.
         let drift = report.records_changed.unwrap_or(0);
@@ -163,8 +164,13 @@ async fn run_tick(
             );
         }
     }
+    // Off the runtime's workers: an export takes tens of seconds at 100,000 users, and
+    // `/healthz`, `/readyz` and the scheduler must keep answering meanwhile.
     if report.changed_records() || !health.ready.load(Ordering::SeqCst) {
-        export_after_round(config, store, false)?;
+        let config = config.clone();
+        store
+            .blocking(move |store| export_after_round(&config, store, false))
+            .await?;
         health.metrics.observe_export();
     }
     if report.failed.is_empty() && !engine.is_stopping() {
