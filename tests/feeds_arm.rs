@@ -98,7 +98,13 @@ async fn a_subscription_baseline_lists_everything_and_keeps_only_its_own_assignm
         ]
     );
     let completed = round.completed();
-    for scope in feed.baseline_scopes() {
+    for (collection, prefix) in [
+        (Collection::ResourceGroup, format!("{SUB}:")),
+        (Collection::RoleDefinition, format!("{SUB}:")),
+        (Collection::RoleAssignment, format!("/subscriptions/{SUB}/")),
+        (Collection::StorageAccount, format!("{SUB}:")),
+    ] {
+        let scope = (collection, Some(prefix));
         assert!(completed.contains(&scope), "{scope:?} not completed");
     }
     // Containers are swept per account; a gone account's containers are forgotten.
@@ -344,45 +350,47 @@ async fn a_forbidden_container_list_keeps_that_account_s_containers_only() {
     );
 }
 
+/// One rule for every kind of round: a list the caller may not read keeps its stored items, in
+/// a delta round's full pass and in a baseline (a reset, the daily reconciliation) alike.
 #[tokio::test]
 async fn a_forbidden_list_keeps_the_stored_items() {
-    let mut h = Harness::new();
-    h.options.skip_p2 = true;
-    h.options.skip_storage_containers = true;
-    h.store.put(
-        Collection::StorageAccount,
-        &format!("{SUB}:rg:acc"),
-        json!({}),
-    );
-    h.api
-        .arm(
-            &sub_url("resourcegroups?api-version=2021-04-01"),
-            json!({"value": []}),
-        )
-        .arm(
-            &sub_url("providers/Microsoft.Authorization/roleDefinitions?api-version=2022-04-01"),
-            json!({"value": []}),
-        )
-        .arm(&assignments_url(), json!({"value": []}))
-        .arm_err(
-            &sub_url("providers/Microsoft.Storage/storageAccounts?api-version=2023-05-01"),
-            ApiError::Forbidden {
-                code: "AuthorizationFailed".into(),
-                message: "no read".into(),
-            },
+    let delta = json!({"checked_until": 0, "seen": {}, "last_full": 0});
+    for start in [Position::Delta(delta), Position::Baseline] {
+        let mut h = Harness::new();
+        h.options.skip_p2 = true;
+        h.options.skip_storage_containers = true;
+        h.store.put(
+            Collection::StorageAccount,
+            &format!("{SUB}:rg:acc"),
+            json!({}),
         );
-    // The engine sweeps a baseline's scopes; a delta-round full pass sweeps only completed ones.
-    let cursor = json!({"checked_until": 0, "seen": {}, "last_full": 0});
-    let round = h
-        .round(
-            subscription_feed(SUB).as_ref(),
-            Position::Delta(cursor),
-            Hints::default(),
-        )
-        .await
-        .unwrap();
-    assert!(!round.completes_any(Collection::StorageAccount));
-    assert_eq!(h.store.ids(Collection::StorageAccount).len(), 1);
+        h.api
+            .arm(
+                &sub_url("resourcegroups?api-version=2021-04-01"),
+                json!({"value": []}),
+            )
+            .arm(
+                &sub_url(
+                    "providers/Microsoft.Authorization/roleDefinitions?api-version=2022-04-01",
+                ),
+                json!({"value": []}),
+            )
+            .arm(&assignments_url(), json!({"value": []}))
+            .arm_err(
+                &sub_url("providers/Microsoft.Storage/storageAccounts?api-version=2023-05-01"),
+                ApiError::Forbidden {
+                    code: "AuthorizationFailed".into(),
+                    message: "no read".into(),
+                },
+            );
+        let label = format!("{start:?}");
+        let round = h
+            .round(subscription_feed(SUB).as_ref(), start, Hints::default())
+            .await
+            .unwrap();
+        assert!(!round.completes_any(Collection::StorageAccount), "{label}");
+        assert_eq!(h.store.ids(Collection::StorageAccount).len(), 1, "{label}");
+    }
 }
 
 fn script_tenant(h: &Harness) {

@@ -13,8 +13,10 @@
 //! (the tenant feed owns management group and root assignments), so each item has one owner
 //! feed and one sweep scope.
 //!
-//! Containers are swept per storage account (a forbidden account keeps its stored containers);
-//! the containers of an account the listing no longer returns are removed with it.
+//! Every list sweeps its own scope when it was read to the end, in baselines and delta rounds
+//! alike, so a forbidden list keeps its stored items in both. Containers are swept per storage
+//! account (a forbidden account keeps its stored containers); the containers of an account the
+//! listing no longer returns are removed with it.
 
 use std::collections::{BTreeSet, VecDeque};
 
@@ -408,17 +410,12 @@ impl Feed for SubscriptionFeed {
         format!("arm_subscription:{}", self.subscription)
     }
 
+    /// None beyond what each list completes: a baseline lists the same jobs as a delta round's
+    /// full pass, and each list sweeps its own scope when it was read to the end
+    /// ([`SubscriptionFeed::completed_scope`]). One rule for both kinds of round: a list the
+    /// caller may not read (403) sweeps nothing, so its stored items stay.
     fn baseline_scopes(&self) -> Vec<(Collection, Option<String>)> {
-        let s = &self.subscription;
-        vec![
-            (Collection::ResourceGroup, Some(format!("{s}:"))),
-            (Collection::RoleDefinition, Some(format!("{s}:"))),
-            (
-                Collection::RoleAssignment,
-                Some(format!("/subscriptions/{s}/")),
-            ),
-            (Collection::StorageAccount, Some(format!("{s}:"))),
-        ]
+        Vec::new()
     }
 
     fn next_page<'a>(
