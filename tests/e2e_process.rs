@@ -4,6 +4,7 @@
 
 mod support;
 
+use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use baton_azure_delta::emulator::{Control, TenantChange, TenantSpec};
 use support::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_baton-azure-delta");
+const SIGKILL: i32 = 9;
 
 /// Directory changes that every feed sees at once (no Activity Log delay), drawn from a seed.
 fn entra_churn(control: &Control, seed: u64, count: usize) {
@@ -82,11 +84,13 @@ async fn kill_9_at_random_points_then_restart_still_equals_a_fresh_baseline() {
             .expect("the worker starts");
         let delay = 40 + (attempt * 7919 % 600);
         tokio::time::sleep(Duration::from_millis(delay)).await;
-        // SIGKILL: no chance to clean up.
-        if child.kill().is_ok() {
+        // SIGKILL: no chance to clean up. `Child::kill` succeeds on a process that already
+        // exited (until it is reaped), so what counts is how the process ended.
+        let _ = child.kill();
+        let ended = child.wait().expect("the worker is reaped");
+        if ended.signal() == Some(SIGKILL) {
             killed_mid_round += 1;
         }
-        let _ = child.wait();
     }
     assert!(killed_mid_round >= 4, "most runs were killed mid-sync");
     entra_churn(&h.control(), 99, 25);
