@@ -2,12 +2,18 @@
 //! exports of 1% and 0.1% changes. Prints records, wall time, peak RSS and file size; asserts
 //! nothing about speed. Run with `cargo bench --bench c1z_export`.
 
+/// The program's allocator (src/main.rs), so the numbers are the program's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[path = "../tests/c1z_testdata/mod.rs"]
+mod c1z_testdata;
 use std::time::Instant;
 
 use anyhow::Result;
-use baton_azure_delta::c1z::testdata::{self, Tenant};
 use baton_azure_delta::c1z::{ExportOptions, ExportSummary, write_diff, write_full};
 use baton_azure_delta::model::{Record, RecordChange};
+use c1z_testdata::{self as testdata, Tenant};
 
 const TENANT: Tenant = Tenant {
     users: 150_000,

@@ -3,6 +3,10 @@
 //!
 //! `cargo bench --bench projection` (sizes: PROJECTION_BENCH_USERS, default 20 000).
 
+/// The program's allocator (src/main.rs), so the numbers are the program's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[path = "../tests/projection_support/mod.rs"]
 mod projection_support;
 

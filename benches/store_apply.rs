@@ -6,6 +6,10 @@
 //!
 //! `cargo bench --bench store_apply [-- --scale 0.1]` (scale multiplies every count).
 
+/// The program's allocator (src/main.rs), so the numbers are the program's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::Instant;
 
 use baton_azure_delta::c1z::ExportOptions;

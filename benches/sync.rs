@@ -7,6 +7,10 @@
 //! reset before each scenario through /proc/self/clear_refs; it includes the emulator's tenant,
 //! whose resident size after generation is shown separately.
 
+/// The program's allocator (src/main.rs), so the numbers are the program's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;

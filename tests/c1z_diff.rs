@@ -2,18 +2,19 @@
 //! change sequences; the pair's linkage; the fallback to a full snapshot; `--diff-since` bases.
 
 mod c1z_support;
+mod c1z_testdata;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Result;
 use baton_azure_delta::c1z::reader::diff_base;
-use baton_azure_delta::c1z::testdata::{self, Tenant};
 use baton_azure_delta::c1z::{
     C1zReader, ExportOptions, ExportRequest, ExportSource, export, write_diff, write_full,
 };
 use baton_azure_delta::model::{Record, RecordChange, Table};
 use c1z_support::{Snapshot, read_sync, snapshot_of, verify, verify_allowing};
+use c1z_testdata::{self as testdata, Tenant};
 use proptest::prelude::*;
 
 const SKIP: ExportOptions = ExportOptions {

@@ -5,13 +5,14 @@
 //! write fails with EFBIG instead of killing the process): the test re-runs itself in a child
 //! process under that limit. Needs `sh` (POSIX); CI runs on Linux.
 
+mod c1z_testdata;
 use std::path::Path;
 use std::process::Command;
 
 use anyhow::Result;
-use baton_azure_delta::c1z::testdata::Tenant;
 use baton_azure_delta::c1z::{ExportOptions, write_full};
 use baton_azure_delta::model::Record;
+use c1z_testdata::Tenant;
 
 fn export(path: &Path, tenant: Tenant) -> Result<()> {
     let mut feed = |sink: &mut dyn FnMut(Record) -> Result<()>| tenant.for_each_record(sink);

@@ -1,15 +1,16 @@
 //! Full snapshots: round trip, determinism, expansion, the independent verifier, atomic writes.
 
 mod c1z_support;
+mod c1z_testdata;
 
 use std::path::Path;
 
 use anyhow::{Result, bail};
-use baton_azure_delta::c1z::testdata::{self, Tenant};
 use baton_azure_delta::c1z::{C1zReader, ExportOptions, StoredRow, write_full};
 use baton_azure_delta::model::proto::{self, GrantExpandable, GrantImmutable};
 use baton_azure_delta::model::{Record, Table};
 use c1z_support::{read_sync, snapshot_of, verify};
+use c1z_testdata::{self as testdata, Tenant};
 
 const SMALL: Tenant = Tenant {
     users: 40,

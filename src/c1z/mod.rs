@@ -1,5 +1,5 @@
 //! The `.c1z` exporter: full snapshots and diff pairs in baton's classic v1 format (`C1ZF\0` + one
-//! zstd frame holding an SQLite database, ../shared/reference/c1z-format.md), and a reader for
+//! zstd frame holding an SQLite database, as baton-sdk's `pkg/dotc1z` reads it), and a reader for
 //! tests and for `--diff-since FILE`.
 //!
 //! What goes in a file:
@@ -31,7 +31,6 @@ pub mod expand;
 pub mod reader;
 mod rows;
 mod schema;
-pub mod testdata;
 pub mod writer;
 
 pub use reader::{C1zReader, StoredRow, SyncRun, diff_base};

@@ -4,11 +4,12 @@
 //!
 //! [`Tenant`] generates its records on the fly from indices, so a benchmark can feed a million
 //! grants to the writer without holding them.
+#![allow(dead_code)] // each test crate uses a different part
 
 use anyhow::Result;
 
-use crate::model::Record;
-use crate::model::proto::{
+use baton_azure_delta::model::Record;
+use baton_azure_delta::model::proto::{
     self, AccountType, Email, Entitlement, ExternalLink, Grant, GrantExpandable, GroupTrait,
     Purpose, Resource, ResourceId, ResourceType, Status, Struct, Trait, UserStatus, UserTrait,
     Value, any,
