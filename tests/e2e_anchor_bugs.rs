@@ -1,5 +1,5 @@
-//! One test per bug of the existing connector (../shared/reference/anchor-connector.md
-//! section 9) that we must not repeat, each against the emulator through a real sync.
+//! One test per bug of the existing connector (conductorone/baton-azure-infrastructure) that we
+//! must not repeat, each against the emulator through a real sync.
 
 mod support;
 

@@ -1,5 +1,5 @@
 //! The expected access graph against a small hand-built tenant whose right answer is worked out
-//! here from ../shared/DATA_MODEL.md, id by id (not from the emulator's own generator).
+//! here from docs/DATA_MODEL.md, id by id (not from the emulator's own generator).
 
 use std::sync::Arc;
 

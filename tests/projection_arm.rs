@@ -1,4 +1,4 @@
-//! The ARM records of ../shared/DATA_MODEL.md: scope resources and their parents, `role:` and
+//! The ARM records of docs/DATA_MODEL.md: scope resources and their parents, `role:` and
 //! `eligible:` entitlements attributed by each assignment's own scope, and role grants.
 
 mod projection_support;

@@ -1,4 +1,4 @@
-//! The Entra ID records of ../shared/DATA_MODEL.md, one test per resource type, from items
+//! The Entra ID records of docs/DATA_MODEL.md, one test per resource type, from items
 //! shaped as Graph returns them.
 
 mod projection_support;

@@ -1,5 +1,5 @@
 //! The expected access graph: what a correct worker must export for the emulator's tenant,
-//! computed from the tenant alone, by ../shared/DATA_MODEL.md. Direct grants only.
+//! computed from the tenant alone, by docs/DATA_MODEL.md. Direct grants only.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 

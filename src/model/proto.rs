@@ -1,7 +1,7 @@
 //! The `c1.connector.v2` messages that land in a `.c1z`, derived by hand with prost.
 //!
-//! Field numbers and types follow baton-sdk's protos (../shared/reference/c1z-format.md and the
-//! schema tables in ../shared/tools/c1z_verify.py). Only the messages the data model uses are
+//! Field numbers and types follow baton-sdk's protos (`pb/c1/connector/v2/*.proto` in
+//! conductorone/baton-sdk). Only the messages the data model uses are
 //! here. Maps are `BTreeMap` so that encoding is deterministic (sorted keys); prost writes fields in
 //! field-number order. Annotations are `prost_types::Any` with `type.googleapis.com/c1.connector.v2.X`
 //! URLs; use [`any`] to wrap one.

@@ -1,7 +1,7 @@
 //! A baton record: the unit the store's change log carries and the `.c1z` writer writes.
 //!
 //! Each record is one row of one of the four `.c1z` record tables. Its `external_id` is the row's
-//! `external_id` column (../shared/reference/c1z-format.md section 5.1).
+//! `external_id` column (baton-sdk's `pkg/dotc1z` stores it so).
 
 use prost::Message;
 
