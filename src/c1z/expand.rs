@@ -26,6 +26,7 @@ use anyhow::{Context, Result, bail};
 use prost::Message;
 use rusqlite::{Connection, params};
 
+use super::rows::GRANT_INSERT;
 use crate::model::proto::{self, GrantExpandable, GrantImmutable, GrantSource, GrantSources};
 
 /// baton's default maximum expansion depth.
@@ -310,7 +311,7 @@ fn apply(conn: &Connection, graph: &Graph, held: Holdings, sync: &SyncGrants) ->
     let mut grant_data = conn.prepare("select data from v1_grants where id = ?1")?;
     let mut entitlement_data = conn.prepare("select data from v1_entitlements where id = ?1")?;
     let mut update = conn.prepare("update v1_grants set data = ?2 where id = ?1")?;
-    let mut insert = conn.prepare(super::writer::GRANT_INSERT)?;
+    let mut insert = conn.prepare(GRANT_INSERT)?;
     let mut entitlements: HashMap<u32, proto::Entitlement> = HashMap::new();
 
     let mut created = 0;

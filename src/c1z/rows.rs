@@ -9,6 +9,12 @@ use prost::Message;
 use crate::model::proto::{self, GrantExpandable, Named};
 use crate::model::{Record, Table};
 
+/// The insert statement of a grant row; the expansion adds its grants with it too.
+pub(crate) const GRANT_INSERT: &str = "insert into v1_grants (resource_type_id, resource_id,
+         entitlement_id, principal_resource_type_id, principal_resource_id, external_id,
+         expansion, needs_expansion, data, sync_id, discovered_at)
+     values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+
 /// One row of a record table, minus `sync_id` and `discovered_at`.
 pub(crate) struct Row {
     pub external_id: String,

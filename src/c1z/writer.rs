@@ -16,7 +16,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use rusqlite::{Connection, OptionalExtension, Statement, params};
 
 use super::container::Target;
-use super::rows::{Columns, Row};
+use super::rows::{Columns, GRANT_INSERT, Row};
 use super::{SyncType, expand, new_sync_id, schema, sqlite_now};
 use crate::handoff;
 use crate::model::{Record, RecordChange, Table};
@@ -406,12 +406,6 @@ const INSERTS: [&str; 4] = [
      values (?1, ?2, ?3, ?4, ?5, ?6)",
     GRANT_INSERT,
 ];
-
-/// The insert statement of a grant row; the expansion adds its grants with it too.
-pub(crate) const GRANT_INSERT: &str = "insert into v1_grants (resource_type_id, resource_id,
-         entitlement_id, principal_resource_type_id, principal_resource_id, external_id,
-         expansion, needs_expansion, data, sync_id, discovered_at)
-     values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
 
 impl<'a> SyncRows<'a> {
     fn begin(conn: &'a Connection, sync_id: String) -> Result<SyncRows<'a>> {
