@@ -19,10 +19,10 @@ use std::time::{Duration, Instant};
 
 use baton_azure_delta::cli;
 use baton_azure_delta::config::{Config, Needs, Settings};
-use baton_azure_delta::emulator::{Control, Emulator, EmulatorConfig, RequestCounts, TenantSpec};
 use baton_azure_delta::store::StoreUse;
 use baton_azure_delta::sync::engine::{RoundKind, RoundReport};
 use baton_azure_delta::sync::{export, setup};
+use emulator::{Control, Emulator, EmulatorConfig, RequestCounts, TenantSpec};
 
 type Result<T> = anyhow::Result<T>;
 

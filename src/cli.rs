@@ -44,9 +44,11 @@ pub enum Command {
     /// Force a full resync on the next round
     Reset,
     /// Run the whole worker against a simulated tenant and write demo.c1z
-    Demo(DemoArgs),
+    #[cfg(feature = "emulator")]
+    Demo(TenantArgs),
     /// Serve the simulated tenant alone (Graph, ARM and token endpoints on loopback)
-    Emulator(EmulatorArgs),
+    #[cfg(feature = "emulator")]
+    Emulator(TenantArgs),
     /// Print the connector's capabilities (protojson)
     Capabilities,
     /// Print the connector's configuration schema (JSON)
@@ -64,8 +66,9 @@ pub struct ExportArgs {
     pub with_full: bool,
 }
 
+/// The simulated tenant of `demo` and `emulator`.
 #[derive(Debug, Clone, Args)]
-pub struct DemoArgs {
+pub struct TenantArgs {
     /// Users in the simulated tenant; the rest of the tenant scales with it
     #[arg(long, value_name = "N")]
     pub users: Option<usize>,
@@ -74,14 +77,14 @@ pub struct DemoArgs {
     pub seed: u64,
 }
 
-#[derive(Debug, Clone, Args)]
-pub struct EmulatorArgs {
-    /// Users in the simulated tenant; the rest of the tenant scales with it
-    #[arg(long, value_name = "N")]
-    pub users: Option<usize>,
-    /// Seed of the simulated tenant (same seed, same tenant)
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
+#[cfg(feature = "emulator")]
+impl TenantArgs {
+    fn tenant(&self) -> crate::sync::demo::SimulatedTenant {
+        crate::sync::demo::SimulatedTenant {
+            users: self.users,
+            seed: self.seed,
+        }
+    }
 }
 
 /// The whole command line, with every configuration key as a global argument.
@@ -111,8 +114,9 @@ pub fn main() -> ExitCode {
         credential: matches!(command, Command::Run | Command::Sync),
     };
     match command {
+        #[cfg(feature = "emulator")]
         Command::Emulator(args) => match LogSettings::from_settings(&settings) {
-            Ok(log) => execute(log, name(command), commands::emulator(args)),
+            Ok(log) => execute(log, name(command), commands::emulator(args.tenant())),
             Err(e) => config_error(&e),
         },
         _ => match Config::from_settings(&settings, needs) {
@@ -156,11 +160,15 @@ async fn dispatch(command: &Command, config: &Config) -> anyhow::Result<()> {
     match command {
         Command::Run => commands::run(config).await,
         Command::Sync => commands::sync_once(config).await,
-        Command::Export(args) => commands::export(config, args).await,
+        Command::Export(args) => {
+            commands::export(config, args.diff_since.as_deref(), args.with_full).await
+        }
         Command::Status => commands::status(config).await,
         Command::Reset => commands::reset(config).await,
-        Command::Demo(args) => commands::demo(config, args).await,
-        Command::Emulator(args) => commands::emulator(args).await,
+        #[cfg(feature = "emulator")]
+        Command::Demo(args) => commands::demo(config, args.tenant()).await,
+        #[cfg(feature = "emulator")]
+        Command::Emulator(args) => commands::emulator(args.tenant()).await,
         // Printed before any configuration is read.
         Command::Capabilities | Command::Config => Ok(()),
     }
@@ -173,7 +181,9 @@ fn name(command: &Command) -> &'static str {
         Command::Export(_) => "export",
         Command::Status => "status",
         Command::Reset => "reset",
+        #[cfg(feature = "emulator")]
         Command::Demo(_) => "demo",
+        #[cfg(feature = "emulator")]
         Command::Emulator(_) => "emulator",
         Command::Capabilities => "capabilities",
         Command::Config => "config",

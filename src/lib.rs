@@ -9,7 +9,6 @@ pub mod azure;
 pub mod c1z;
 pub mod cli;
 pub mod config;
-pub mod emulator;
 pub mod feeds;
 pub mod handoff;
 pub mod logging;

@@ -62,12 +62,10 @@ fn secret_never_logged_at_any_level() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let emulator_dir = tempfile::tempdir().unwrap();
     let emulator = runtime
-        .block_on(baton_azure_delta::emulator::Emulator::start(
-            baton_azure_delta::emulator::EmulatorConfig::new(
-                baton_azure_delta::emulator::TenantSpec::with_users(10),
-                emulator_dir.path().to_path_buf(),
-            ),
-        ))
+        .block_on(emulator::Emulator::start(emulator::EmulatorConfig::new(
+            emulator::TenantSpec::with_users(10),
+            emulator_dir.path().to_path_buf(),
+        )))
         .unwrap();
     let endpoints = [
         format!("--authority-host={}", emulator.authority_host()),

@@ -3,13 +3,11 @@
 
 mod support;
 
-use baton_azure_delta::emulator::TenantChange;
-use baton_azure_delta::emulator::TenantSpec;
-use baton_azure_delta::emulator::tenant::{
-    AppRole, Group, Mailbox, ServicePrincipal, ServicePrincipalType,
-};
 use baton_azure_delta::model::{Record, proto};
 use baton_azure_delta::sync::engine::RoundKind;
+use emulator::TenantChange;
+use emulator::TenantSpec;
+use emulator::tenant::{AppRole, Group, Mailbox, ServicePrincipal, ServicePrincipalType};
 use support::*;
 use uuid::Uuid;
 

@@ -8,7 +8,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use baton_azure_delta::emulator::{Control, TenantChange, TenantSpec};
+use emulator::{Control, TenantChange, TenantSpec};
 use support::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_baton-azure-delta");
@@ -53,7 +53,7 @@ fn entra_churn(control: &Control, seed: u64, count: usize) {
             },
             2 => TenantChange::UpdateUser {
                 id: user,
-                patch: baton_azure_delta::emulator::changes::UserPatch {
+                patch: emulator::changes::UserPatch {
                     display_name: Some(format!("Renamed {seed} {}", next(1000))),
                     ..Default::default()
                 },

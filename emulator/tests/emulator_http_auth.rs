@@ -4,7 +4,7 @@ mod emulator_http_support;
 
 use std::time::Duration;
 
-use baton_azure_delta::emulator::TenantSpec;
+use emulator::TenantSpec;
 use emulator_http_support::{ARM_SCOPE, GRAPH_SCOPE, Harness};
 
 #[tokio::test]

@@ -7,7 +7,7 @@ mod emulator_http_support;
 
 use std::time::Instant;
 
-use baton_azure_delta::emulator::TenantSpec;
+use emulator::TenantSpec;
 use emulator_http_support::{GRAPH_SCOPE, Harness};
 use serde_json::Value;
 

@@ -7,8 +7,8 @@ mod emulator_http_support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use baton_azure_delta::emulator::TenantSpec;
-use baton_azure_delta::emulator::changes::{TenantChange, UserPatch};
+use emulator::TenantSpec;
+use emulator::changes::{TenantChange, UserPatch};
 use emulator_http_support::Harness;
 use serde_json::Value;
 

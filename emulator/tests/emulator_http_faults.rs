@@ -5,7 +5,7 @@ mod emulator_http_support;
 
 use std::time::{Duration, Instant};
 
-use baton_azure_delta::emulator::{FaultConfig, TenantSpec};
+use emulator::{FaultConfig, TenantSpec};
 use emulator_http_support::{ARM_SCOPE, GRAPH_SCOPE, Harness};
 use serde_json::json;
 

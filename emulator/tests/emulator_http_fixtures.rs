@@ -7,8 +7,8 @@ mod emulator_http_support;
 
 use std::time::Duration;
 
-use baton_azure_delta::emulator::TenantSpec;
-use baton_azure_delta::emulator::changes::TenantChange;
+use emulator::TenantSpec;
+use emulator::changes::TenantChange;
 use emulator_http_support::{ARM_SCOPE, Answer, GRAPH_SCOPE, Harness};
 use serde_json::{Value, json};
 
@@ -19,7 +19,8 @@ struct Fixture {
 }
 
 fn fixture(name: &str) -> Fixture {
-    let path = format!("{}/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    // The fixtures are the workspace's: the feeds' tests read the same samples.
+    let path = format!("{}/../fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
     let parsed: Value =
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {path}: {e}"));
@@ -269,7 +270,7 @@ async fn arm_answers_match_documented_samples() {
     let (sub, account, user, role) = control.with_tenant(|t| {
         let account = t.storage_accounts.values().next().expect("storage account");
         let sub = account.subscription;
-        let account_id = baton_azure_delta::emulator::tenant::storage_account_scope(account);
+        let account_id = emulator::tenant::storage_account_scope(account);
         let user = t.live_users().next().map(|u| u.id).expect("user");
         let role = t
             .role_definitions

@@ -5,8 +5,8 @@ mod emulator_http_support;
 
 use std::collections::BTreeSet;
 
-use baton_azure_delta::emulator::TenantSpec;
-use baton_azure_delta::emulator::tenant::{DirectoryObjectKind, Mailbox};
+use emulator::TenantSpec;
+use emulator::tenant::{DirectoryObjectKind, Mailbox};
 use emulator_http_support::{GRAPH_SCOPE, Harness};
 use serde_json::{Value, json};
 

@@ -9,7 +9,6 @@ use super::engine::RoundReport;
 use super::{export, history, setup, worker};
 use crate::c1z::reader;
 use crate::c1z::writer::ExportOptions;
-use crate::cli::{DemoArgs, EmulatorArgs, ExportArgs};
 use crate::config::{Config, ExportMode};
 use crate::store::StoreUse;
 
@@ -89,19 +88,23 @@ fn export_options(config: &Config) -> ExportOptions {
 
 /// Writes a full snapshot, or with `--diff-since` the diff since an earlier export (a sync id,
 /// or a `.c1z` whose newest sync is taken).
-pub async fn export(config: &Config, args: &ExportArgs) -> anyhow::Result<()> {
+pub async fn export(
+    config: &Config,
+    diff_since: Option<&str>,
+    with_full: bool,
+) -> anyhow::Result<()> {
     let store = setup::open_store(
         &config.state_dir,
         setup::projection_options(config),
         StoreUse::OnePass,
     )?;
     let options = export_options(config);
-    let summary = match &args.diff_since {
+    let summary = match diff_since {
         None => export::full(&store, &config.file, options)?,
         Some(base) => {
             let base_sync_id = reader::diff_base(base)
                 .with_context(|| format!("--diff-since {base}: finding the earlier export"))?;
-            export::diff(&store, &config.file, &base_sync_id, args.with_full, options)?
+            export::diff(&store, &config.file, &base_sync_id, with_full, options)?
         }
     };
     if let Some(reason) = &summary.fell_back_to_full {
@@ -195,22 +198,16 @@ pub async fn reset(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn demo(config: &Config, args: &DemoArgs) -> anyhow::Result<()> {
-    super::demo::run(config, args).await
+#[cfg(feature = "emulator")]
+pub async fn demo(config: &Config, tenant: super::demo::SimulatedTenant) -> anyhow::Result<()> {
+    super::demo::run(config, tenant).await
 }
 
-pub async fn emulator(args: &EmulatorArgs) -> anyhow::Result<()> {
-    use crate::emulator::{EmulatorConfig, TenantSpec};
-    let spec = match args.users {
-        Some(users) => TenantSpec::with_users(users),
-        None => TenantSpec::demo(),
-    };
-    let spec = TenantSpec {
-        seed: args.seed,
-        ..spec
-    };
+/// Serves the simulated tenant alone, until interrupted; its state lives in `./.emulator`.
+#[cfg(feature = "emulator")]
+pub async fn emulator(tenant: super::demo::SimulatedTenant) -> anyhow::Result<()> {
     let dir = std::env::current_dir()?.join(".emulator");
-    crate::emulator::run_standalone(EmulatorConfig::new(spec, dir)).await
+    emulator::run_standalone(emulator::EmulatorConfig::new(tenant.spec(), dir)).await
 }
 
 pub(crate) fn log_round(report: &RoundReport) {

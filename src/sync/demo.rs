@@ -19,12 +19,32 @@ use super::engine::{Engine, RoundKind, RoundReport};
 use super::{export, setup};
 use crate::azure::{Credential, Endpoints, Secret};
 use crate::c1z::writer::ExportOptions;
-use crate::cli::DemoArgs;
 use crate::config::{CaCertificates, Config};
-use crate::emulator::{Control, Emulator, EmulatorConfig, ExpectedOptions, TenantSpec};
 use crate::feeds::FeedOptions;
 use crate::model::{Record, Table};
 use crate::store::{Store, StoreUse};
+use emulator::{Control, Emulator, EmulatorConfig, ExpectedOptions, TenantSpec};
+
+/// The simulated tenant `demo` and `emulator` run: its users (the rest of the tenant scales with
+/// them; None gives the demo's tenant) and the generator's seed (same seed, same tenant).
+#[derive(Clone, Copy, Debug)]
+pub struct SimulatedTenant {
+    pub users: Option<usize>,
+    pub seed: u64,
+}
+
+impl SimulatedTenant {
+    pub fn spec(self) -> TenantSpec {
+        let spec = match self.users {
+            Some(users) => TenantSpec::with_users(users),
+            None => TenantSpec::demo(),
+        };
+        TenantSpec {
+            seed: self.seed,
+            ..spec
+        }
+    }
+}
 
 /// One scripted round of the demo.
 struct Step {
@@ -79,23 +99,19 @@ fn churn(control: &Control, seed: u64, fraction: f64) -> String {
     )
 }
 
-pub async fn run(config: &Config, args: &DemoArgs) -> anyhow::Result<()> {
+pub async fn run(config: &Config, tenant: SimulatedTenant) -> anyhow::Result<()> {
     let started = Instant::now();
     let workdir =
         std::env::temp_dir().join(format!("baton-azure-delta-demo-{}", std::process::id()));
-    let result = run_in(config, args, &workdir).await;
+    let result = run_in(config, tenant, &workdir).await;
     let _ = std::fs::remove_dir_all(&workdir);
     result?;
     println!("demo finished in {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
 }
 
-async fn run_in(config: &Config, args: &DemoArgs, workdir: &Path) -> anyhow::Result<()> {
-    let mut spec = match args.users {
-        Some(users) => TenantSpec::with_users(users),
-        None => TenantSpec::demo(),
-    };
-    spec.seed = args.seed;
+async fn run_in(config: &Config, tenant: SimulatedTenant, workdir: &Path) -> anyhow::Result<()> {
+    let spec = tenant.spec();
     println!(
         "Starting the tenant emulator on loopback: {} users (seed {})",
         spec.users, spec.seed

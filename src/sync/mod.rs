@@ -4,6 +4,7 @@
 
 pub mod adapters;
 pub mod commands;
+#[cfg(feature = "emulator")]
 pub mod demo;
 pub mod engine;
 pub mod export;

@@ -9,14 +9,12 @@ use std::sync::Arc;
 
 use baton_azure_delta::cli;
 use baton_azure_delta::config::{Config, Needs, Settings};
-use baton_azure_delta::emulator::{
-    Control, Emulator, EmulatorConfig, ExpectedGraph, ExpectedOptions, TenantSpec,
-};
 use baton_azure_delta::model::proto;
 use baton_azure_delta::model::{Record, Table};
 use baton_azure_delta::store::{Store, StoreUse};
 use baton_azure_delta::sync::engine::{Engine, RoundKind, RoundReport};
 use baton_azure_delta::sync::{demo, setup};
+use emulator::{Control, Emulator, EmulatorConfig, ExpectedGraph, ExpectedOptions, TenantSpec};
 
 pub struct Harness {
     pub emulator: Emulator,

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::{ArmContext, ArmError, ArmReply, ArmRequest, arm_time, page};
-use crate::emulator::tenant::ActivityLogEvent;
+use crate::tenant::ActivityLogEvent;
 
 /// Events per page (the log pages past 200 records).
 const EVENTS_PER_PAGE: usize = 200;

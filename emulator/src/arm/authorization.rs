@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::{ArmContext, ArmError, ArmReply, ArmRequest, PAGE_SIZE, arm_time, page};
-use crate::emulator::tenant::{
+use crate::tenant::{
     ArmPrincipalType, DirectoryObjectKind, RoleAssignment, RoleDefinition, RoleEligibility,
     RoleType, Tenant, TenantError, scope_is_within,
 };

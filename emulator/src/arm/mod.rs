@@ -17,12 +17,12 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
-use crate::emulator::EmulatorState;
-use crate::emulator::faults::{self, FaultOutcome};
-use crate::emulator::graph::odata::encode_component;
-use crate::emulator::quota::{self, Admission, ArmOperation};
-use crate::emulator::tenant::Tenant;
-use crate::emulator::token::{Audience, AuthFailure, TokenIssuer};
+use crate::EmulatorState;
+use crate::faults::{self, FaultOutcome};
+use crate::graph::odata::encode_component;
+use crate::quota::{self, Admission, ArmOperation};
+use crate::tenant::Tenant;
+use crate::token::{Audience, AuthFailure, TokenIssuer};
 
 /// What ARM handlers share.
 pub struct ArmContext {

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::{ArmContext, ArmError, ArmReply, ArmRequest, PAGE_SIZE, page, subscription_id};
-use crate::emulator::tenant::{
+use crate::tenant::{
     ArmResource, ManagementGroup, ResourceGroup, StorageAccount, Subscription, Tenant,
     container_scope, management_group_scope, resource_group_scope, storage_account_scope,
     subscription_scope,

@@ -30,7 +30,7 @@ use uuid::Uuid;
 use super::odata::{self, GraphError};
 use super::render;
 use super::{GraphContext, GraphReply, GraphRequest};
-use crate::emulator::tenant::{DeltaKind, LinkRelation, ObjectChange, Tenant};
+use crate::tenant::{DeltaKind, LinkRelation, ObjectChange, Tenant};
 
 /// Objects per delta page.
 pub const MAX_OBJECTS_PER_PAGE: usize = 200;

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::odata::{self, GraphError, ODataQuery};
 use super::render;
 use super::{GraphContext, GraphReply, GraphRequest};
-use crate::emulator::tenant::Tenant;
+use crate::tenant::Tenant;
 
 /// Page size when `$top` is absent.
 const DEFAULT_TOP: usize = 100;

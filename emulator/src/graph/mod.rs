@@ -18,10 +18,10 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use crate::emulator::EmulatorState;
-use crate::emulator::faults::{self, FaultOutcome};
-use crate::emulator::quota::{self, Admission};
-use crate::emulator::token::{Audience, AuthFailure, TokenIssuer};
+use crate::EmulatorState;
+use crate::faults::{self, FaultOutcome};
+use crate::quota::{self, Admission};
+use crate::token::{Audience, AuthFailure, TokenIssuer};
 use odata::{GraphError, ODataQuery};
 
 /// What Graph handlers share.

@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::emulator::tenant::{
+use crate::tenant::{
     AppRoleAssignment, DirectoryObjectKind, DirectoryRole, DirectoryRoleAssignment,
     DirectoryRoleDefinition, DirectoryRoleEligibility, Group, GroupEligibility, Organization,
     ScheduleInfo, ServicePrincipal, Tenant, User,

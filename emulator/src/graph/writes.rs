@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::odata::GraphError;
 use super::render;
 use super::{GraphContext, GraphReply, GraphRequest};
-use crate::emulator::tenant::{
+use crate::tenant::{
     AppRoleAssignment, DEFAULT_APP_ROLE_ID, DirectoryObjectKind, PrincipalKind, TenantError,
 };
 

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use baton_azure_delta::emulator::{Emulator, EmulatorConfig, TenantSpec};
+use emulator::{Emulator, EmulatorConfig, TenantSpec};
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 
