@@ -13,7 +13,7 @@ mod projection_support;
 use std::collections::BTreeSet;
 use std::time::Instant;
 
-use baton_azure_delta::feeds::change::{Collection, ItemKey};
+use baton_azure_delta::item::{Collection, ItemKey};
 use baton_azure_delta::model::projection::{self, ItemLookup, Origin, ProjectionOptions};
 use projection_support::{MemItems, arm_assignment, member, role_definition_arm, user};
 use serde_json::json;

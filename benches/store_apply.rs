@@ -13,7 +13,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::time::Instant;
 
 use baton_azure_delta::c1z::ExportOptions;
-use baton_azure_delta::feeds::change::{Change, Collection, ItemKey};
+use baton_azure_delta::item::{Change, Collection, ItemKey};
 use baton_azure_delta::model::projection::ProjectionOptions;
 use baton_azure_delta::store::{ExportKind, Store};
 use serde_json::json;

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod feeds;
 pub mod handoff;
+pub mod item;
 pub mod logging;
 pub mod model;
 pub mod store;

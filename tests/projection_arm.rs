@@ -3,7 +3,7 @@
 
 mod projection_support;
 
-use baton_azure_delta::feeds::change::Collection;
+use baton_azure_delta::item::Collection;
 use baton_azure_delta::model::Table;
 use baton_azure_delta::model::projection::ProjectionOptions;
 use baton_azure_delta::model::proto;

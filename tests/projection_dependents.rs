@@ -3,7 +3,7 @@
 
 mod projection_support;
 
-use baton_azure_delta::feeds::change::{Collection, ItemKey};
+use baton_azure_delta::item::{Collection, ItemKey};
 use baton_azure_delta::model::projection::{self, Origin, ProjectionOptions};
 use projection_support::*;
 use proptest::prelude::*;

@@ -3,7 +3,7 @@
 
 mod projection_support;
 
-use baton_azure_delta::feeds::change::Collection;
+use baton_azure_delta::item::Collection;
 use baton_azure_delta::model::projection::ProjectionOptions;
 use baton_azure_delta::model::proto::{self, AccountType, Purpose, UserStatus};
 use baton_azure_delta::model::{Record, Table};
@@ -137,7 +137,7 @@ fn users_carry_identity_profile_and_manager() {
 fn disabled_user_and_national_cloud_link() {
     let mut items = tenant();
     let mut bob = items
-        .get(&baton_azure_delta::feeds::change::ItemKey::new(
+        .get(&baton_azure_delta::item::ItemKey::new(
             Collection::User,
             BOB,
         ))

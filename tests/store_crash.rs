@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use baton_azure_delta::feeds::change::{Change, Collection, ItemKey};
+use baton_azure_delta::item::{Change, Collection, ItemKey};
 use baton_azure_delta::store::{ExportKind, Store};
 use serde_json::json;
 use store_support::*;

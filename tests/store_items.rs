@@ -2,7 +2,7 @@
 
 mod store_support;
 
-use baton_azure_delta::feeds::change::{Change, Collection, ItemKey};
+use baton_azure_delta::item::{Change, Collection, ItemKey};
 use baton_azure_delta::store::{ExportKind, Generation, RoundOutcome};
 use serde_json::json;
 use store_support::*;

@@ -5,7 +5,7 @@ mod store_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use baton_azure_delta::feeds::change::{Change, Collection, ItemKey};
+use baton_azure_delta::item::{Change, Collection, ItemKey};
 use baton_azure_delta::model::record::{Record, Table};
 use baton_azure_delta::store::{ExportKind, RETAINED_EXPORTS, Store};
 use proptest::prelude::*;

@@ -5,7 +5,7 @@ mod store_support;
 
 use std::path::Path;
 
-use baton_azure_delta::feeds::change::{Change, Collection, ItemKey};
+use baton_azure_delta::item::{Change, Collection, ItemKey};
 use baton_azure_delta::model::projection::ProjectionOptions;
 use baton_azure_delta::model::record::Table;
 use baton_azure_delta::store::{ExportKind, Store, StoreInUse, StoreUse};

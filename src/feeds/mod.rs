@@ -14,7 +14,6 @@
 pub mod activity_log;
 pub mod app_role_assignments;
 pub mod arm_tenant;
-pub mod change;
 mod delta;
 pub mod graph;
 pub mod groups;
@@ -36,7 +35,8 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::azure::{ApiError, BatchRequest, BatchResponse};
-pub use change::{Change, Collection, ItemKey};
+// The vocabulary feeds speak, re-exported so that a feed's `use super::...` names it.
+pub use crate::item::{Change, Collection, ItemKey};
 
 /// The calls a feed makes to Microsoft; implemented by `crate::azure::AzureClient`.
 ///

@@ -24,7 +24,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::feeds::change::{Collection, ItemKey};
+use crate::item::{Collection, ItemKey};
 use crate::model::record::Record;
 
 /// Every option of docs/DATA_MODEL.md that changes what lands in a .c1z.

@@ -5,7 +5,7 @@
 use anyhow::{Context, bail};
 use serde_json::Value;
 
-use crate::feeds::change::{Collection, ItemKey};
+use crate::item::{Collection, ItemKey};
 
 /// The generation of a round: every item a round writes carries it, so the round can sweep the
 /// items of a scope it did not see. Generations only grow.

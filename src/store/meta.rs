@@ -9,7 +9,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::keys::Generation;
-use crate::feeds::change::Collection;
+use crate::item::Collection;
 use crate::model::record::Table;
 
 /// The layout this code reads and writes. Bump it with a migration when `keys` changes.

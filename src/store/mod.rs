@@ -51,7 +51,7 @@ use sled::Transactional;
 use sled::transaction::TransactionError;
 use time::OffsetDateTime;
 
-use crate::feeds::change::{Change, Collection, ItemKey};
+use crate::item::{Change, Collection, ItemKey};
 use crate::model::projection::{self, ItemLookup, Origin, ProjectionOptions};
 use crate::model::record::{Record, RecordChange, Table};
 

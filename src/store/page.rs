@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::keys::{self, Generation};
 use super::view::{PendingItems, StoredItems};
-use crate::feeds::change::{Change, Collection, ItemKey};
+use crate::item::{Change, Collection, ItemKey};
 use crate::model::projection::references;
 
 /// Everything a page does to the `items` and `refs` trees.

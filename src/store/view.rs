@@ -14,8 +14,8 @@ use anyhow::Context;
 use serde_json::Value;
 
 use super::keys::{self, Generation};
-use crate::feeds::change::{Collection, ItemKey};
 use crate::handoff;
+use crate::item::{Collection, ItemKey};
 use crate::model::projection::ItemLookup;
 
 /// Parsed items kept between look-ups: the grants of one group (consecutive origins in a

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use baton_azure_delta::feeds::change::{Collection, ItemKey};
+use baton_azure_delta::item::{Collection, ItemKey};
 use baton_azure_delta::model::projection::{self, ItemLookup, Origin, ProjectionOptions};
 use baton_azure_delta::model::proto;
 use baton_azure_delta::model::{Record, Table};

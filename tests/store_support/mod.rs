@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use baton_azure_delta::feeds::change::{Change, Collection, ItemKey};
+use baton_azure_delta::item::{Change, Collection, ItemKey};
 use baton_azure_delta::model::projection::ProjectionOptions;
 use baton_azure_delta::model::record::{Record, RecordChange, Table};
 use baton_azure_delta::store::Store;

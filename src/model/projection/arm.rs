@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::feeds::change::{Collection, ItemKey};
+use crate::item::{Collection, ItemKey};
 use crate::model::proto::{self, Purpose};
 use crate::model::record::Record;
 

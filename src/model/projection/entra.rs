@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::feeds::change::{Collection, ItemKey};
+use crate::item::{Collection, ItemKey};
 use crate::model::proto::{self, AccountType, Purpose, UserStatus};
 use crate::model::record::Record;
 

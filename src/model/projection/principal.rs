@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::feeds::change::{Collection, ItemKey};
+use crate::item::{Collection, ItemKey};
 
 use super::build::{self, ENTERPRISE_APPLICATION, GROUP, MANAGED_IDENTITY, USER};
 use super::{ItemLookup, ProjectionOptions};

@@ -1,4 +1,6 @@
-//! What a feed hands to the store: changes to source items, in the shape Microsoft sent them.
+//! The vocabulary every layer shares: source items, their collections and keys, and the changes
+//! a feed hands to the store, in the shape Microsoft sent them. The lowest module: `feeds`,
+//! `store` and `model` import it, and it imports none of them.
 //!
 //! A source item is one JSON object as Graph or ARM returned it (normalised only as far as noted
 //! on each [`Collection`]), addressed by an [`ItemKey`]. Relationships (a group's member, an app
