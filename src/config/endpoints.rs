@@ -43,6 +43,7 @@ struct Cloud {
     arm: &'static str,
 }
 
+/// The global service first: [`Endpoints::is_national_cloud`] relies on it.
 const CLOUDS: &[Cloud] = &[
     Cloud {
         graph_hosts: &["graph.microsoft.com", "canary.graph.microsoft.com"],
@@ -112,6 +113,19 @@ impl Endpoints {
             graph,
             arm,
         })
+    }
+}
+
+impl Endpoints {
+    /// Whether Graph is a national cloud's (US Government, China), where some APIs of the
+    /// global service do not exist. A Graph host of no known cloud (a proxy, the emulator)
+    /// counts as global.
+    pub fn is_national_cloud(&self) -> bool {
+        let host = self.graph.host_str().unwrap_or_default();
+        CLOUDS
+            .iter()
+            .skip(1)
+            .any(|cloud| cloud.graph_hosts.contains(&host))
     }
 }
 
@@ -216,6 +230,18 @@ mod tests {
             problem: e.to_string(),
         })?;
         Endpoints::from_settings(&Settings::from_file(&path, "--config")?)
+    }
+
+    #[test]
+    fn only_the_us_government_and_china_clouds_are_national() {
+        let national = |domain: &str| {
+            endpoints_from(&format!("graph-domain = \"{domain}\"\n")).map(|e| e.is_national_cloud())
+        };
+        assert_eq!(national("graph.microsoft.com"), Ok(false));
+        assert_eq!(national("127.0.0.1:8443"), Ok(false));
+        assert_eq!(national("graph.microsoft.us"), Ok(true));
+        assert_eq!(national("dod-graph.microsoft.us"), Ok(true));
+        assert_eq!(national("microsoftgraph.chinacloudapi.cn"), Ok(true));
     }
 
     #[test]
