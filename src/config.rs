@@ -18,7 +18,7 @@ use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-pub use endpoints::known_graph_hosts;
+pub use endpoints::{is_national_cloud, known_graph_hosts};
 
 use crate::azure::{Credential, Endpoints, Secret};
 pub use settings::{Kind, SETTINGS, Setting, Settings, Source, settings_args};

@@ -673,20 +673,52 @@ async fn a_forbidden_group_assignment_list_keeps_the_stored_assignments() {
     ]);
 }
 
+/// Issue #14, item 2: a 403 (no Management Group Reader) or 404 (no hierarchy) on the tree is
+/// no evidence that the groups, or what is assigned at them and at the root, are gone.
 #[tokio::test]
-async fn without_management_group_reader_the_tenant_feed_stores_no_groups() {
-    let mut h = Harness::new();
-    h.store.put(Collection::Organization, TENANT, json!({}));
-    h.store.put(Collection::ManagementGroup, "old", json!({}));
-    h.api
-        .arm("/subscriptions?api-version=2022-12-01", json!({"value": []}))
-        .arm_err(&format!("/providers/Microsoft.Management/managementGroups/{TENANT}?api-version=2023-04-01&$expand=children&$recurse=true"),
-            ApiError::Forbidden { code: "AuthorizationFailed".into(), message: "no access".into() });
-    h.round(&ArmTenantFeed, Position::Baseline, Hints::default())
-        .await
-        .unwrap();
-    assert_eq!(h.api.calls().len(), 2);
-    assert!(h.store.ids(Collection::ManagementGroup).is_empty());
+async fn without_management_group_reader_the_tenant_feed_keeps_what_it_read_before() {
+    const ROOT_ASSIGNMENT: &str = "/providers/microsoft.authorization/roleassignments/root-1";
+    for refusal in [
+        ApiError::Forbidden {
+            code: "AuthorizationFailed".into(),
+            message: "no access".into(),
+        },
+        ApiError::NotFound {
+            code: "NotFound".into(),
+            message: "no hierarchy".into(),
+        },
+    ] {
+        let mut h = Harness::new();
+        h.store.put(Collection::Organization, TENANT, json!({}));
+        h.store.put(Collection::ManagementGroup, "old", json!({}));
+        h.store
+            .put(Collection::RoleAssignment, ROOT_ASSIGNMENT, json!({}));
+        h.api
+            .arm("/subscriptions?api-version=2022-12-01", json!({"value": []}))
+            .arm_err(&format!("/providers/Microsoft.Management/managementGroups/{TENANT}?api-version=2023-04-01&$expand=children&$recurse=true"), refusal);
+        let round = h
+            .round(&ArmTenantFeed, Position::Baseline, Hints::default())
+            .await
+            .unwrap();
+        assert_eq!(h.api.calls().len(), 2);
+        let tree = &h.api.calls()[1];
+        assert!(
+            tree.headers
+                .contains(&("Cache-Control".to_string(), "no-cache".to_string())),
+            "the tree bypasses ARM's caches (item 12): {:?}",
+            tree.headers
+        );
+        assert!(!round.completes_any(Collection::ManagementGroup));
+        assert!(!round.completes_any(Collection::RoleAssignment));
+        assert_eq!(
+            h.store.ids(Collection::ManagementGroup),
+            vec!["old".to_string()]
+        );
+        assert_eq!(
+            h.store.ids(Collection::RoleAssignment),
+            vec![ROOT_ASSIGNMENT.to_string()]
+        );
+    }
 }
 
 #[tokio::test]

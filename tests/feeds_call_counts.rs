@@ -16,6 +16,8 @@ const GROUPS: usize = 800;
 /// Objects per groups/delta page (Graph picks the size; a few hundred links a page).
 const GROUPS_PER_DELTA_PAGE: usize = 100;
 const SERVICE_PRINCIPALS: usize = 300;
+/// Objects per servicePrincipals/delta page (Graph picks the size).
+const SERVICE_PRINCIPALS_PER_DELTA_PAGE: usize = 100;
 const APPLICATIONS: usize = 200;
 /// Applications whose assignments fill more than one page.
 const BIG_APPLICATIONS: usize = 2;
@@ -23,7 +25,7 @@ const SUBSCRIPTIONS: usize = 3;
 const STORAGE_ACCOUNTS_PER_SUBSCRIPTION: usize = 2;
 const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 const USER_FIELDS: &str = "id,displayName,givenName,surname,mail,userPrincipalName,accountEnabled,employeeId,userType,jobTitle,department,createdDateTime";
-const GROUP_DELTA: &str = "/v1.0/groups/delta?$select=id,displayName,description,mail,mailEnabled,securityEnabled,groupTypes,onPremisesSyncEnabled,isAssignableToRole,createdDateTime,members,owners";
+const GROUP_DELTA: &str = "/v1.0/groups/delta?$select=id,displayName,description,mail,mailEnabled,securityEnabled,groupTypes,onPremisesSyncEnabled,isAssignableToRole,createdDateTime,securityIdentifier,members,owners";
 const SP_FIELDS: &str = "id,appId,displayName,servicePrincipalType,accountEnabled,appRoles,appOwnerOrganizationId,appRoleAssignmentRequired,tags,description,homepage";
 
 fn ceil_div(a: usize, b: usize) -> usize {
@@ -69,9 +71,10 @@ fn script_baseline(h: &Harness) {
     script_pages(
         h,
         false,
-        &format!("/v1.0/users?$select={USER_FIELDS}&$expand=manager($select=id)&$top=999"),
+        &format!("/v1.0/users?$select={USER_FIELDS}&$expand=manager($select=id)&$top=100"),
         users,
-        999,
+        // `$expand` on directory objects: at most 100 a page (Graph known issue 13635).
+        100,
         json!({}),
     );
     let groups = (0..GROUPS)
@@ -95,17 +98,13 @@ fn script_baseline(h: &Harness) {
             json!({"id": format!("sp{n}"), "servicePrincipalType": kind})
         })
         .collect();
-    h.api.graph(
-        &format!("/v1.0/servicePrincipals/delta?$select={SP_FIELDS}&$deltatoken=latest"),
-        json!({"@odata.deltaLink": "sps-dl"}),
-    );
     script_pages(
         h,
         false,
-        &format!("/v1.0/servicePrincipals?$select={SP_FIELDS}&$top=999"),
+        &format!("/v1.0/servicePrincipals/delta?$select={SP_FIELDS}"),
         sps,
-        999,
-        json!({}),
+        SERVICE_PRINCIPALS_PER_DELTA_PAGE,
+        json!({"@odata.deltaLink": "sps-dl"}),
     );
     script_polled_round(h, true);
     h.api.arm(&format!("/providers/Microsoft.Management/managementGroups/{TENANT}?api-version=2023-04-01&$expand=children&$recurse=true"), json!({
@@ -283,11 +282,11 @@ async fn calls_per_feed_for_a_baseline_and_a_quiet_round() {
     let polled_assignments = ceil_div(APPLICATIONS, 20) + BIG_APPLICATIONS;
     let pim_groups = ceil_div(GROUPS, 20);
     for (name, base, quiet_calls) in [
-        ("users", 1 + ceil_div(USERS, 999), 1),
+        ("users", 1 + ceil_div(USERS, 100), 1),
         ("groups", ceil_div(GROUPS, GROUPS_PER_DELTA_PAGE), 1),
         (
             "service_principals",
-            1 + ceil_div(SERVICE_PRINCIPALS, 999),
+            ceil_div(SERVICE_PRINCIPALS, SERVICE_PRINCIPALS_PER_DELTA_PAGE),
             1,
         ),
         (

@@ -24,7 +24,7 @@ fn users_delta_url() -> String {
 }
 
 fn users_list_url() -> String {
-    format!("/v1.0/users?$select={USER_FIELDS}&$expand=manager($select=id)&$top=999")
+    format!("/v1.0/users?$select={USER_FIELDS}&$expand=manager($select=id)&$top=100")
 }
 
 /// Scripts a users baseline: latest deltaLink, then two list pages.
@@ -208,7 +208,7 @@ async fn a_corrupt_cursor_is_a_clear_error_naming_the_feed() {
 }
 
 fn groups_delta_url() -> String {
-    "/v1.0/groups/delta?$select=id,displayName,description,mail,mailEnabled,securityEnabled,groupTypes,onPremisesSyncEnabled,isAssignableToRole,createdDateTime,members,owners".into()
+    "/v1.0/groups/delta?$select=id,displayName,description,mail,mailEnabled,securityEnabled,groupTypes,onPremisesSyncEnabled,isAssignableToRole,createdDateTime,securityIdentifier,members,owners".into()
 }
 
 async fn groups_baseline(h: &mut Harness) -> serde_json::Value {
@@ -401,10 +401,15 @@ async fn a_removed_service_principal_takes_its_owners_and_assignments_and_a_chan
             .collect::<Vec<_>>(),
         vec![sp.to_string()]
     );
-    assert!(round.changes().contains(&Change::Merge {
+    // servicePrincipal-delta documents no `return=minimal`: the item is whole and replaces.
+    assert!(round.changes().contains(&Change::Upsert {
         key: ItemKey::new(Collection::ServicePrincipal, sp),
         value: json!({"id": sp, "displayName": "Contoso HR (renamed)"}),
     }));
+    assert!(
+        h.api.calls().iter().all(|call| call.headers.is_empty()),
+        "no Prefer header on service principal delta requests"
+    );
 }
 
 #[tokio::test]

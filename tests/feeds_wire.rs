@@ -18,7 +18,7 @@ use serde_json::json;
 const SUB: &str = "089bd33f-d4ec-47fe-8ba5-0753aa5c5b33";
 
 fn groups_delta_url() -> String {
-    "/v1.0/groups/delta?$select=id,displayName,description,mail,mailEnabled,securityEnabled,groupTypes,onPremisesSyncEnabled,isAssignableToRole,createdDateTime,members,owners".into()
+    "/v1.0/groups/delta?$select=id,displayName,description,mail,mailEnabled,securityEnabled,groupTypes,onPremisesSyncEnabled,isAssignableToRole,createdDateTime,securityIdentifier,members,owners".into()
 }
 
 fn sub_url(tail: &str) -> String {

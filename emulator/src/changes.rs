@@ -157,6 +157,12 @@ pub enum TenantChange {
         management_group: String,
     },
     DeleteSubscription(Uuid),
+    /// Moves a subscription under another management group (Management Group Subscriptions -
+    /// Create); its role assignments stay, inherited ones now come from the new parent.
+    MoveSubscription {
+        id: Uuid,
+        management_group: String,
+    },
     CreateResourceGroup {
         subscription: Uuid,
         name: String,
@@ -282,6 +288,15 @@ impl Control {
     /// While on, delta requests with a token answer 410 Gone.
     pub fn force_delta_resync(&self, on: bool) {
         self.state.force_delta_resync.store(on, Ordering::SeqCst);
+    }
+
+    /// Switches the documented wire behaviours of `wire::WireBehaviours` on or off.
+    pub fn set_wire(&self, wire: super::WireBehaviours) {
+        *self
+            .state
+            .wire
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = wire;
     }
 
     pub fn set_p2_license(&self, on: bool) {
@@ -723,6 +738,26 @@ pub fn apply_to(
                     management_group,
                 },
             );
+            Ok(())
+        }
+        TenantChange::MoveSubscription {
+            id,
+            management_group,
+        } => {
+            if !tenant.management_groups.contains_key(&management_group) {
+                return Err(TenantError::NotFound {
+                    kind: "management group",
+                    id: management_group,
+                });
+            }
+            let subscription = tenant
+                .subscriptions
+                .get_mut(&id)
+                .ok_or(TenantError::NotFound {
+                    kind: "subscription",
+                    id: id.to_string(),
+                })?;
+            subscription.management_group = management_group;
             Ok(())
         }
         TenantChange::DeleteSubscription(id) => {

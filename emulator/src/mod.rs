@@ -22,6 +22,7 @@ pub mod quota;
 pub mod server;
 pub mod tls;
 pub mod token;
+pub mod wire;
 
 use std::path::PathBuf;
 use std::sync::RwLock;
@@ -38,6 +39,7 @@ pub use generator::TenantSpec;
 pub use quota::RequestCounts;
 pub use server::{Emulator, run_standalone};
 pub use tenant::Tenant;
+pub use wire::WireBehaviours;
 
 /// How to build and run an emulator.
 #[derive(Debug, Clone)]
@@ -80,6 +82,8 @@ pub struct EmulatorState {
     pub force_delta_resync: AtomicBool,
     pub faults: faults::FaultInjector,
     pub meter: quota::Meter,
+    /// Documented answers switched on by tests (`wire::WireBehaviours`).
+    pub wire: RwLock<WireBehaviours>,
 }
 
 impl EmulatorState {
@@ -100,6 +104,7 @@ impl EmulatorState {
             force_delta_resync: AtomicBool::new(false),
             faults: faults::FaultInjector::new(config.faults.clone()),
             meter,
+            wire: RwLock::new(WireBehaviours::default()),
         }
     }
 
@@ -109,6 +114,14 @@ impl EmulatorState {
         self.tenant
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The wire behaviours switched on now.
+    pub fn wire(&self) -> WireBehaviours {
+        self.wire
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// The tenant for changing; mutations go through `Tenant` methods so the journal sees them.

@@ -117,6 +117,7 @@ impl Emulator {
             state: state.clone(),
             issuer: issuer.clone(),
             base_url: url_of(arm_addr),
+            management_group_cache: std::sync::Mutex::new(Default::default()),
         });
         let authority_router = token::router(issuer)
             .layer(axum::middleware::from_fn_with_state(

@@ -409,3 +409,18 @@ async fn graph_budget_runs_out_with_429_and_retry_after_when_quotas_are_on() {
     let counts = h.emulator.control().request_counts();
     assert!(counts.graph_resource_units >= 5_000, "{counts:?}");
 }
+
+/// Graph's known issue 13635: "$expand on directory objects returns a maximum of 100 objects" a
+/// page, whatever `$top` asks; the nextLink carries on (issue #14, item 4).
+#[tokio::test]
+async fn a_users_page_with_the_manager_expanded_holds_at_most_100_users() {
+    let h = Harness::start(TenantSpec::with_users(250)).await;
+    let url = "/v1.0/users?$select=id&$expand=manager($select=id)&$top=999";
+    let first = h.graph_get(url, &[]).await;
+    assert_eq!(first.status, 200);
+    assert_eq!(first.body["value"].as_array().map(Vec::len), Some(100));
+    assert!(first.body["@odata.nextLink"].is_string());
+    let (all, _) = h.graph_all(url, &[]).await;
+    let live = h.emulator.control().with_tenant(|t| t.live_users().count());
+    assert_eq!(ids(&all).into_iter().collect::<BTreeSet<_>>().len(), live);
+}

@@ -16,6 +16,7 @@ struct Cloud {
     arm: &'static str,
 }
 
+/// The global service first: [`is_national_cloud`] relies on it.
 const CLOUDS: &[Cloud] = &[
     Cloud {
         graph_hosts: &["graph.microsoft.com", "canary.graph.microsoft.com"],
@@ -82,6 +83,17 @@ pub fn from_settings(settings: &Settings) -> Result<Endpoints, ConfigError> {
         graph,
         arm,
     })
+}
+
+/// Whether Graph is a national cloud's (US Government, China), where some APIs of the
+/// global service do not exist. A Graph host of no known cloud (a proxy, the emulator)
+/// counts as global.
+pub fn is_national_cloud(endpoints: &Endpoints) -> bool {
+    let host = endpoints.graph.host_str().unwrap_or_default();
+    CLOUDS
+        .iter()
+        .skip(1)
+        .any(|cloud| cloud.graph_hosts.contains(&host))
 }
 
 /// `graph.microsoft.com`, `127.0.0.1:8443` or `https://graph.microsoft.us`: the Graph root.
@@ -175,6 +187,18 @@ mod tests {
             problem: e.to_string(),
         })?;
         from_settings(&Settings::from_file(&path, "--config")?)
+    }
+
+    #[test]
+    fn only_the_us_government_and_china_clouds_are_national() {
+        let national = |domain: &str| {
+            endpoints_from(&format!("graph-domain = \"{domain}\"\n")).map(|e| is_national_cloud(&e))
+        };
+        assert_eq!(national("graph.microsoft.com"), Ok(false));
+        assert_eq!(national("127.0.0.1:8443"), Ok(false));
+        assert_eq!(national("graph.microsoft.us"), Ok(true));
+        assert_eq!(national("dod-graph.microsoft.us"), Ok(true));
+        assert_eq!(national("microsoftgraph.chinacloudapi.cn"), Ok(true));
     }
 
     #[test]

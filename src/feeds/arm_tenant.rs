@@ -5,15 +5,17 @@
 //!
 //! The tree is one call: `managementGroups/{tenantId}?$expand=children&$recurse=true` on the
 //! root group (named after the tenant id), cheaper than listing groups and then getting each
-//! one's parent. Assignments and eligibility instances are listed per group with
+//! one's parent. It is sent with `Cache-Control: no-cache`, so a moved subscription is seen
+//! under its new parent at once. Assignments and eligibility instances are listed per group with
 //! `$filter=atScope()` (at the group and above); each is keyed by its own lower-cased id, so the
 //! copies two groups return are one item. Subscription-scope ones belong to each subscription's
 //! own feed, so that no item is marked by two feeds' rounds.
 //!
 //! Without Management Group Reader the tree answers 403 (or 404 where no hierarchy exists): the
-//! feed then stores no groups, and sweeps the ones it stored before. A group whose assignment
-//! or eligibility list answers 403 is skipped with a warning, and the round then sweeps none of
-//! that collection. Eligibility needs P2: with `skip_p2` it is not listed (nor swept); a licence
+//! feed then keeps the groups, and what is assigned at them and at the root, as last read (a
+//! missing permission is no evidence that they are gone), and sweeps none of them. A group
+//! whose assignment or eligibility list answers 403 is skipped with a warning, and the round
+//! then sweeps none of that collection. Eligibility needs P2: with `skip_p2` it is not listed (nor swept); a licence
 //! refusal ends the round for the engine to turn P2 off, as in the subscription feeds.
 
 use std::collections::VecDeque;
@@ -23,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::graph::CollectionPage;
+use super::schedules;
 use super::{
     Change, Collection, Feed, FeedContext, FeedError, ItemKey, Next, Page, Position, decode_state,
     encode_state, store_error,
@@ -68,9 +71,19 @@ struct TenantRound {
     /// group and root assignments.
     #[serde(default)]
     assignments_refused: bool,
+    /// Subscriptions of other tenants the list returned (Azure Lighthouse), left out.
+    #[serde(default)]
+    foreign_subscriptions: usize,
 }
 
 impl TenantRound {
+    /// The tree could not be read: nothing stored above the subscriptions (groups, their and
+    /// the root's assignments and eligibility) may be swept this round.
+    fn tree_unreadable(&mut self) {
+        self.assignments_refused = true;
+        self.eligibility_listed = false;
+    }
+
     /// P2 turned off after the round was planned (a licence refusal, or the option set before
     /// a resume): drop the eligibility lists still to read, and leave the stored ones alone.
     fn forget_eligibility(&mut self) {
@@ -95,13 +108,10 @@ impl Feed for ArmTenantFeed {
         FEED.into()
     }
 
-    /// Group and root assignments and eligibility are not here: the round completes them
-    /// itself, and only when every group let it read its list.
+    /// Management groups, and group and root assignments and eligibility, are not here: the
+    /// round completes them itself, and only when it could read the tree and every group's list.
     fn baseline_scopes(&self) -> Vec<(Collection, Option<String>)> {
-        vec![
-            (Collection::Subscription, None),
-            (Collection::ManagementGroup, None),
-        ]
+        vec![(Collection::Subscription, None)]
     }
 
     fn next_page<'a>(
@@ -123,6 +133,7 @@ impl Feed for ArmTenantFeed {
                         .next(),
                     eligibility_listed: !ctx.options.skip_p2,
                     assignments_refused: false,
+                    foreign_subscriptions: 0,
                 },
             };
             if ctx.options.skip_p2 {
@@ -146,7 +157,7 @@ impl Feed for ArmTenantFeed {
                     page.completed
                         .push((Collection::RoleEligibility, Some(GROUP_OR_ROOT.into())));
                 }
-                Next::RoundDone(Value::Null)
+                Next::RoundDone(round_note(&round))
             } else {
                 Next::Continue(encode_state(&round)?)
             };
@@ -168,14 +179,19 @@ async fn read_job(
                 .next_link
                 .take()
                 .unwrap_or_else(|| format!("/subscriptions?api-version={SUBSCRIPTIONS_API}"));
+            let Some(tenant) = round.tenant.clone() else {
+                // Only the organization says which tenant is ours: `/subscriptions` also lists
+                // other tenants' subscriptions delegated to us.
+                return Err(FeedError::Malformed(
+                    "subscriptions: the tenant id is not known yet (the organization feed has not read it); nothing is changed until it is".into(),
+                ));
+            };
             let listing = CollectionPage::arm(ctx.api.arm_get(&url).await?, "subscriptions")?;
             for item in &listing.items {
                 let id = string_field(item, "subscriptionId", "subscriptions")?;
-                if round.tenant.is_none() {
-                    round.tenant = item
-                        .get("tenantId")
-                        .and_then(Value::as_str)
-                        .map(str::to_string);
+                if !is_of_tenant(item, &tenant) {
+                    round.foreign_subscriptions += 1;
+                    continue;
                 }
                 page.changes.push(Change::Upsert {
                     key: ItemKey::new(Collection::Subscription, id),
@@ -190,7 +206,11 @@ async fn read_job(
         TenantJob::ManagementGroupTree => {
             let groups = match &round.tenant {
                 Some(tenant) => read_tree(ctx, tenant).await?,
-                None => Vec::new(),
+                None => None,
+            };
+            let Some(groups) = groups else {
+                round.tree_unreadable();
+                return Ok(None);
             };
             let mut names = Vec::new();
             for group in groups {
@@ -275,7 +295,7 @@ fn read_group_listing(
         let id = string_field(item, "id", what)?.to_ascii_lowercase();
         // atScope() at a group also returns what is above it; a subscription's own items are
         // that subscription feed's.
-        if id.starts_with(GROUP_OR_ROOT) {
+        if id.starts_with(GROUP_OR_ROOT) && schedules::is_direct(item) {
             page.changes.push(Change::Upsert {
                 key: ItemKey::new(collection, id),
                 value: item.clone(),
@@ -287,18 +307,27 @@ fn read_group_listing(
 
 /// The management groups under (and including) the tenant root group, each normalised to
 /// `{id, name, type, properties: {displayName, parent: {id, name} | null, children: [{id, name,
-/// type, displayName}]}}` (direct children only, subscriptions included).
-async fn read_tree(ctx: &FeedContext, tenant: &str) -> Result<Vec<Value>, FeedError> {
+/// type, displayName}]}}` (direct children only, subscriptions included); None when the caller
+/// may not read the tree.
+async fn read_tree(ctx: &FeedContext, tenant: &str) -> Result<Option<Vec<Value>>, FeedError> {
     let url = format!(
         "/providers/Microsoft.Management/managementGroups/{tenant}?api-version={MANAGEMENT_GROUPS_API}&$expand=children&$recurse=true"
     );
-    let root = match ctx.api.arm_get(&url).await {
+    // The spec's default for this header is `no-cache`, but only a request that sends it is
+    // sure to bypass ARM's caches, and a cached tree keeps a moved subscription under its old
+    // parent (managementGroups.json, Get: "Cache-Control ... Populate the header with 'no-cache'
+    // value to bypass existing caches").
+    let root = match ctx
+        .api
+        .arm_get_with_headers(&url, &[("Cache-Control", "no-cache")])
+        .await
+    {
         Ok(root) => root,
         Err(ApiError::Forbidden { .. } | ApiError::NotFound { .. }) => {
             tracing::warn!(
-                "the management group tree is not readable (grant Management Group Reader at the tenant root); management groups are left out"
+                "the management group tree is not readable (grant Management Group Reader at the tenant root); management groups and what is assigned at them are kept as last read"
             );
-            return Ok(Vec::new());
+            return Ok(None);
         }
         Err(other) => return Err(other.into()),
     };
@@ -312,7 +341,7 @@ async fn read_tree(ctx: &FeedContext, tenant: &str) -> Result<Vec<Value>, FeedEr
     });
     let mut groups = Vec::new();
     flatten(&top, Value::Null, &mut groups);
-    Ok(groups)
+    Ok(Some(groups))
 }
 
 fn flatten(node: &Value, parent: Value, out: &mut Vec<Value>) {
@@ -357,6 +386,27 @@ fn is_management_group_type(kind: &str) -> bool {
         .ends_with("microsoft.management/managementgroups")
 }
 
+/// Whether a `/subscriptions` item belongs to `tenant`. The list returns every subscription the
+/// caller can reach, including other tenants' delegated through Azure Lighthouse (Subscriptions -
+/// List, subscriptions.json 2022-12-01: `tenantId` is "the subscription tenant ID",
+/// `managedByTenants` the tenants that manage it). Those are not this tenant's resources: their
+/// grants would name principals of another directory, and their tree is not ours.
+fn is_of_tenant(item: &Value, tenant: &str) -> bool {
+    item.get("tenantId")
+        .and_then(Value::as_str)
+        .is_some_and(|id| id.eq_ignore_ascii_case(tenant))
+}
+
+/// The cursor a round ends with: what it left out, for `status` to show (`note`).
+fn round_note(round: &TenantRound) -> Value {
+    match round.foreign_subscriptions {
+        0 => Value::Null,
+        n => {
+            json!({"note": format!("{n} subscription(s) of other tenants (Azure Lighthouse delegations) left out")})
+        }
+    }
+}
+
 pub(crate) fn string_field(item: &Value, field: &str, what: &str) -> Result<String, FeedError> {
     match item.get(field) {
         Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
@@ -394,6 +444,7 @@ mod tests {
             tenant: None,
             eligibility_listed: true,
             assignments_refused: false,
+            foreign_subscriptions: 0,
         }
     }
 

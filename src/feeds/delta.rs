@@ -1,6 +1,6 @@
 //! The round state machine shared by the Graph delta feeds (users, groups, service principals):
 //! a baseline (either `$deltatoken=latest` then a plain list, or one full delta round), then
-//! delta rounds replaying the stored deltaLink with `Prefer: return=minimal`.
+//! delta rounds replaying the stored deltaLink, with `Prefer: return=minimal` where documented.
 //!
 //! A page with a nextLink continues the round (even when `value` is empty); a page with a
 //! deltaLink ends it, and the deltaLink is the cursor (delta-query-overview).
@@ -25,6 +25,10 @@ pub(crate) struct DeltaSource {
     /// The initial delta request, with `$select` (Graph folds it into every later link).
     pub delta_url: String,
     pub baseline: Baseline,
+    /// Delta rounds ask for `Prefer: return=minimal` (documented for users and groups only):
+    /// their items carry only what changed and are merged. Without it, every changed object
+    /// comes whole, with every selected property, and replaces the stored one.
+    pub minimal: bool,
 }
 
 /// The stored cursor of a delta feed.
@@ -56,6 +60,8 @@ pub(crate) enum Shape {
 pub(crate) struct DeltaPage {
     pub items: Vec<Value>,
     pub shape: Shape,
+    /// This page belongs to a baseline round (a list, or the initial delta round).
+    pub baseline: bool,
     /// This page ends a baseline round: the feed's baseline scopes are now complete.
     pub baseline_done: bool,
     pub next: Next,
@@ -106,13 +112,15 @@ impl DeltaSource {
                 Ok(DeltaPage {
                     items: page.items,
                     shape: Shape::Full,
+                    baseline: true,
                     baseline_done,
                     next,
                 })
             }
             Step::Delta { url, initial } => {
-                let minimal = [("Prefer", "return=minimal")];
-                let headers: &[(&str, &str)] = if initial { &[] } else { &minimal };
+                let minimal = !initial && self.minimal;
+                let prefer = [("Prefer", "return=minimal")];
+                let headers: &[(&str, &str)] = if minimal { &prefer } else { &[] };
                 let body = ctx.api.graph_get(&url, headers).await?;
                 let page = CollectionPage::graph(body, self.feed)?;
                 let next = match (page.next_link, page.delta_link) {
@@ -131,7 +139,8 @@ impl DeltaSource {
                 };
                 Ok(DeltaPage {
                     items: page.items,
-                    shape: if initial { Shape::Full } else { Shape::Minimal },
+                    shape: if minimal { Shape::Minimal } else { Shape::Full },
+                    baseline: initial,
                     baseline_done: initial && matches!(next, Next::RoundDone(_)),
                     next,
                 })
@@ -156,6 +165,7 @@ impl DeltaSource {
         Ok(DeltaPage {
             items: Vec::new(),
             shape: Shape::Full,
+            baseline: true,
             baseline_done: false,
             next: Next::Continue(encode_state(&Step::List {
                 url: list_url.to_string(),

@@ -14,7 +14,9 @@ use super::delta::{Baseline, DeltaSource, Shape};
 use super::graph::{is_removed, link_value, object_id, relationship_delta, without_annotations};
 use super::{Change, Collection, Feed, FeedContext, FeedError, ItemKey, Page, Position};
 
-const GROUP_FIELDS: &str = "id,displayName,description,mail,mailEnabled,securityEnabled,groupTypes,onPremisesSyncEnabled,isAssignableToRole,createdDateTime";
+/// The group properties the data model needs; `securityIdentifier` (group.md: "Security
+/// identifier of the group, used in Windows scenarios") goes into the group's profile.
+const GROUP_FIELDS: &str = "id,displayName,description,mail,mailEnabled,securityEnabled,groupTypes,onPremisesSyncEnabled,isAssignableToRole,createdDateTime,securityIdentifier";
 
 pub struct GroupsFeed;
 
@@ -24,6 +26,7 @@ impl GroupsFeed {
             feed: "groups",
             delta_url: format!("/v1.0/groups/delta?$select={GROUP_FIELDS},members,owners"),
             baseline: Baseline::FullDelta,
+            minimal: true,
         }
     }
 }

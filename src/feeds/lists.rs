@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use super::graph::{CollectionPage, object_id, without_annotations};
 use super::per_object::{PerObjectSource, skipped, start_poll};
+use super::schedules;
 use super::{
     Change, Collection, Feed, FeedContext, FeedError, ItemKey, Next, Page, Position, decode_state,
     encode_state,
@@ -99,7 +100,11 @@ impl Feed for ListFeed {
             let body = ctx.api.graph_get(&url, &[]).await?;
             let listing = CollectionPage::graph(body, self.name)?;
             let mut page = Page::default();
-            for item in &listing.items {
+            for item in listing
+                .items
+                .iter()
+                .filter(|item| schedules::is_direct(item))
+            {
                 page.changes.push(Change::Upsert {
                     key: ItemKey::new(self.collection, object_id(item, self.name)?),
                     value: without_annotations(item),
@@ -163,6 +168,10 @@ impl Feed for GroupEligibilityFeed {
                     if ctx.options.skip_p2 {
                         return Ok(Page::default());
                     }
+                    if !ctx.options.pim_for_groups {
+                        no_pim_for_groups_here();
+                        return Ok(Page::default());
+                    }
                     match start_poll(ctx, start)? {
                         Some(round) => round,
                         None => return Ok(skipped(start)),
@@ -172,6 +181,17 @@ impl Feed for GroupEligibilityFeed {
             GROUP_ELIGIBILITY.page(ctx, round).await
         })
     }
+}
+
+/// Says once per process why group eligibility is not read: the API pages of PIM for Groups
+/// (privilegedaccessgroup-list-eligibilityschedules.md) list it for the global service only.
+fn no_pim_for_groups_here() {
+    static SAID: std::sync::Once = std::sync::Once::new();
+    SAID.call_once(|| {
+        tracing::info!(
+            "PIM for Groups is not available in this national cloud: group eligibility is not read"
+        );
+    });
 }
 
 fn is_pim_capable(group: &Value) -> bool {

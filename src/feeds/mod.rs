@@ -20,6 +20,7 @@ pub mod groups;
 pub mod lists;
 pub mod mailbox;
 mod per_object;
+pub mod schedules;
 pub mod service_principals;
 pub mod sp_owners;
 pub mod subscription;
@@ -54,6 +55,15 @@ pub trait Api: Send + Sync {
         requests: Vec<BatchRequest>,
     ) -> BoxFuture<'a, Result<Vec<BatchResponse>, ApiError>>;
     fn arm_get<'a>(&'a self, url: &'a str) -> BoxFuture<'a, Result<Value, ApiError>>;
+    /// GET with request headers (`Cache-Control: no-cache`). A double that cannot send headers
+    /// may keep this default, which drops them.
+    fn arm_get_with_headers<'a>(
+        &'a self,
+        url: &'a str,
+        _headers: &'a [(&'a str, &'a str)],
+    ) -> BoxFuture<'a, Result<Value, ApiError>> {
+        self.arm_get(url)
+    }
 }
 
 /// Read access to the items other feeds stored; implemented by `crate::store::Store`.
@@ -81,6 +91,9 @@ pub struct FeedOptions {
     pub skip_p2: bool,
     /// No blob container listing.
     pub skip_storage_containers: bool,
+    /// PIM for Groups exists: false in national clouds, where its API pages say it is
+    /// available in the global service only.
+    pub pim_for_groups: bool,
     /// How often the hint-driven feeds (service principal owners, mailboxes) and the ARM
     /// subscription feeds re-read everything instead of only what hints or the Activity Log name.
     pub full_pass_every: Duration,
@@ -104,6 +117,7 @@ impl Default for FeedOptions {
             mailbox: false,
             skip_p2: false,
             skip_storage_containers: false,
+            pim_for_groups: true,
             full_pass_every: Duration::from_secs(24 * 3600),
             activity_log_overlap: Duration::from_secs(30 * 60),
             activity_log_every: Duration::from_secs(5 * 60),

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::graph::{self, BATCH_LIMIT, CollectionPage};
+use super::schedules;
 use super::{
     Change, Collection, FeedContext, FeedError, ItemKey, Next, Page, Position, decode_state,
     encode_state, store_error,
@@ -200,7 +201,11 @@ impl PerObjectSource {
         page: &mut Page,
     ) -> Result<(), FeedError> {
         let listing = CollectionPage::graph(body, self.feed)?;
-        for item in &listing.items {
+        for item in listing
+            .items
+            .iter()
+            .filter(|item| schedules::is_direct(item))
+        {
             page.changes.push(Change::Upsert {
                 key: ItemKey::new(self.collection, (self.item_id)(object, item)?),
                 value: (self.item_value)(item),

@@ -1,6 +1,8 @@
-//! The service principals feed (`ServicePrincipal` items). Like users: the baseline is
-//! `servicePrincipals/delta?$deltatoken=latest` then the plain list with `$top=999` (delta pages
-//! are smaller), and delta rounds merge `return=minimal` items.
+//! The service principals feed (`ServicePrincipal` items). The baseline is the first full delta
+//! round and delta rounds replay its deltaLink without `Prefer: return=minimal`: unlike users and
+//! groups, servicePrincipal-delta.md (microsoft-graph-docs-contrib) documents neither
+//! `$deltatoken=latest` nor `return=minimal`, so a changed service principal comes whole and
+//! replaces the stored one. (A plain list after `latest` was cheaper, but is not documented.)
 //!
 //! Owners and app role assignments are not tracked by this delta: every changed service
 //! principal is hinted to the owners feed; a removed one takes its owner and assignment items
@@ -23,9 +25,8 @@ impl ServicePrincipalsFeed {
         DeltaSource {
             feed: "service_principals",
             delta_url: format!("/v1.0/servicePrincipals/delta?$select={SP_FIELDS}"),
-            baseline: Baseline::LatestThenList {
-                list_url: format!("/v1.0/servicePrincipals?$select={SP_FIELDS}&$top=999"),
-            },
+            baseline: Baseline::FullDelta,
+            minimal: false,
         }
     }
 }
@@ -73,8 +74,8 @@ impl Feed for ServicePrincipalsFeed {
                 let key = ItemKey::new(Collection::ServicePrincipal, id.clone());
                 let value = without_annotations(item);
                 // A changed SP may have new owners; a (re-)baseline hints only those it did not know.
-                let changed = page.shape == Shape::Minimal
-                    || ctx.items.item(&key).map_err(store_error)?.is_none();
+                let changed =
+                    !page.baseline || ctx.items.item(&key).map_err(store_error)?.is_none();
                 if changed {
                     out.hints.service_principals.insert(id);
                 }

@@ -28,6 +28,7 @@ use time::OffsetDateTime;
 use super::activity_log::{self, RETENTION, Seen, Stale};
 use super::arm_tenant::{AUTHORIZATION_API, ELIGIBILITY_API, string_field};
 use super::graph::CollectionPage;
+use super::schedules;
 use super::{
     Change, Collection, Feed, FeedContext, FeedError, ItemKey, Next, Page, Position, decode_state,
     encode_state, store_error,
@@ -274,7 +275,7 @@ impl SubscriptionFeed {
             }
             SubscriptionJob::RoleAssignments | SubscriptionJob::RoleEligibility => {
                 let id = string_field(item, "id", &what)?.to_ascii_lowercase();
-                if id.starts_with(&format!("/subscriptions/{s}/")) {
+                if id.starts_with(&format!("/subscriptions/{s}/")) && schedules::is_direct(item) {
                     let collection = if *job == SubscriptionJob::RoleAssignments {
                         Collection::RoleAssignment
                     } else {

@@ -1,7 +1,12 @@
 //! The users feed (`User` items). Baseline: `users/delta?$deltatoken=latest` (one call, a
-//! deltaLink, no data), then the plain `users` list with `$top=999`, because delta pages are
-//! capped well below the list's 999 objects a page. Delta rounds replay the deltaLink with
-//! `Prefer: return=minimal`, so each item is merged with only what changed.
+//! deltaLink, no data), then the plain `users` list with the manager expanded. Delta rounds
+//! replay the deltaLink with `Prefer: return=minimal`, so each item is merged with only what
+//! changed.
+//!
+//! The list asks `$expand=manager($select=id)&$top=100`: user-list-manager.md documents
+//! `$select` inside `$expand` for the manager, and Graph's known issue 13635 ("$expand on
+//! directory objects returns a maximum of 100 objects") caps such a page at 100 whatever
+//! `$top` says, so asking for 999 would only hide the real cost (one call per 100 users).
 //!
 //! A user with `@removed` vanishes whatever the reason: `changed` is a soft delete (restorable;
 //! a restore comes back as a new user), `deleted` a hard one. Its mailbox item goes with it.
@@ -18,6 +23,9 @@ use super::{
 };
 
 /// The user properties the data model needs (DATA_MODEL.md, "Users carry").
+/// Users a list page holds when the manager is expanded (Graph's known issue 13635).
+const EXPANDED_PAGE: usize = 100;
+
 const USER_FIELDS: &str = "id,displayName,givenName,surname,mail,userPrincipalName,accountEnabled,employeeId,userType,jobTitle,department,createdDateTime";
 
 pub struct UsersFeed;
@@ -27,9 +35,10 @@ impl UsersFeed {
         DeltaSource {
             feed: "users",
             delta_url: format!("/v1.0/users/delta?$select={USER_FIELDS},manager"),
+            minimal: true,
             baseline: Baseline::LatestThenList {
                 list_url: format!(
-                    "/v1.0/users?$select={USER_FIELDS}&$expand=manager($select=id)&$top=999"
+                    "/v1.0/users?$select={USER_FIELDS}&$expand=manager($select=id)&$top={EXPANDED_PAGE}"
                 ),
             },
         }

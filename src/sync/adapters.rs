@@ -32,6 +32,14 @@ impl Api for AzureClient {
     fn arm_get<'a>(&'a self, url: &'a str) -> BoxFuture<'a, Result<Value, ApiError>> {
         AzureClient::arm_get(self, url).boxed()
     }
+
+    fn arm_get_with_headers<'a>(
+        &'a self,
+        url: &'a str,
+        headers: &'a [(&'a str, &'a str)],
+    ) -> BoxFuture<'a, Result<Value, ApiError>> {
+        AzureClient::arm_get_with_headers(self, url, headers).boxed()
+    }
 }
 
 impl ItemReader for Store {

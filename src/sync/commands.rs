@@ -152,7 +152,16 @@ pub async fn status(config: &Config) -> anyhow::Result<()> {
         } else {
             ""
         };
-        println!("  {feed}: {age}; {last}{running}");
+        // A feed may leave a note in its cursor about what it left out (`arm_tenant`).
+        let note = state
+            .cursor
+            .as_ref()
+            .and_then(|c| c.get("cursor"))
+            .and_then(|c| c.get("note"))
+            .and_then(serde_json::Value::as_str)
+            .map(|note| format!("; {note}"))
+            .unwrap_or_default();
+        println!("  {feed}: {age}; {last}{running}{note}");
     }
     match history::read(&config.state_dir)? {
         Some(h) => println!(

@@ -7,7 +7,15 @@
 //!   (no cursor) --Baseline--> InRound{baseline} --...pages...--> Idle{cursor}
 //!   Idle{cursor} --Delta(cursor)--> InRound{delta} --...pages...--> Idle{cursor'}
 //!   any state --DeltaTokenExpired--> InRound{baseline} (this feed only; mark and sweep)
+//!   InRound --continuation link refused--> InRound{baseline} (this feed only)
 //! ```
+//!
+//! A stored nextLink is not forever: Graph refuses an expired directory page token with
+//! `400 Directory_ExpiredPageToken` (msgraph-sdk-dotnet issue 2254), and a link may answer 404
+//! or 410 once its object or session is gone. A round interrupted by a stop or a crash resumes
+//! its stored link, so such a refusal restarts the feed's round as a baseline (see
+//! [`refuses_continuation`]). A round that failed is not resumed at all: `end_round` forgets its
+//! generation, so the next round of that feed starts over.
 //!
 //! Each page's item changes, the scopes it completed (swept: what the round did not mark is
 //! gone), and the feed's next state are committed together by [`Store::commit_page`]. A baseline
@@ -23,6 +31,7 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::azure::ApiError;
 use crate::feeds::{
     self, Api, Collection, Feed, FeedContext, FeedError, FeedOptions, Hints, ItemReader, Next,
     Position,
@@ -289,8 +298,12 @@ impl Engine {
             }
             let page = match feed.next_page(&context, &position).await {
                 Ok(page) => page,
-                Err(FeedError::DeltaTokenExpired) if !recovered => {
-                    tracing::warn!(feed = %name, "delta cursor refused by Microsoft: re-reading this feed from scratch");
+                Err(error)
+                    if !recovered
+                        && (error == FeedError::DeltaTokenExpired
+                            || refuses_continuation(&position, &error)) =>
+                {
+                    tracing::warn!(feed = %name, error = %error, "delta cursor or continuation link refused by Microsoft: re-reading this feed from scratch");
                     recovered = true;
                     report.expired.push(name.clone());
                     report.baselines.push(name.clone());
@@ -449,6 +462,23 @@ pub struct PageEvent<'a> {
 }
 
 pub type PageObserver = Box<dyn Fn(&PageEvent<'_>) + Send + Sync>;
+
+/// Whether Microsoft refused a stored continuation link itself, rather than failing to answer
+/// it: a 400 (`Directory_ExpiredPageToken` and other dead `$skiptoken`s), 404 or 410 on the page
+/// a round resumed from. Restarting the round is the only way forward.
+fn refuses_continuation(position: &Position, error: &FeedError) -> bool {
+    matches!(position, Position::Continue(_))
+        && matches!(
+            error,
+            FeedError::Api(
+                ApiError::NotFound { .. }
+                    | ApiError::Other {
+                        status: Some(400 | 404 | 410),
+                        ..
+                    }
+            )
+        )
+}
 
 /// Subscription feeds are named `<prefix><subscription id>`.
 pub const SUBSCRIPTION_FEED_PREFIX: &str = "arm_subscription:";

@@ -38,6 +38,7 @@ pub fn feed_options(config: &Config) -> FeedOptions {
         mailbox: config.options.mailbox_settings,
         skip_p2: config.options.skip_p2,
         skip_storage_containers: config.options.skip_storage_containers,
+        pim_for_groups: !crate::config::is_national_cloud(&config.endpoints),
         ..FeedOptions::default()
     }
 }

@@ -206,11 +206,22 @@ impl Api for FakeApi {
     }
 
     fn arm_get<'a>(&'a self, url: &'a str) -> BoxFuture<'a, Result<Value, ApiError>> {
+        self.arm_get_with_headers(url, &[])
+    }
+
+    fn arm_get_with_headers<'a>(
+        &'a self,
+        url: &'a str,
+        headers: &'a [(&'a str, &'a str)],
+    ) -> BoxFuture<'a, Result<Value, ApiError>> {
         Box::pin(async move {
             self.log.lock().unwrap().push(Call {
                 api: "arm",
                 url: url.into(),
-                headers: Vec::new(),
+                headers: headers
+                    .iter()
+                    .map(|(n, v)| (n.to_string(), v.to_string()))
+                    .collect(),
             });
             let answer = self
                 .arm

@@ -65,6 +65,19 @@ impl Harness {
         self.worker_with(config, options).await
     }
 
+    /// A worker with [`test_feed_options`] changed by `adjust`.
+    pub async fn worker_adjusted(
+        &self,
+        state: &Path,
+        extra: &[&str],
+        adjust: impl FnOnce(&mut baton_azure_delta::feeds::FeedOptions),
+    ) -> Worker {
+        let config = self.config(state, extra);
+        let mut options = test_feed_options(&config);
+        adjust(&mut options);
+        self.worker_with(config, options).await
+    }
+
     /// A worker with the production feed options, exactly as `sync` builds it.
     pub async fn production_worker(&self, state: &Path, extra: &[&str]) -> Worker {
         let config = self.config(state, extra);
@@ -96,7 +109,7 @@ impl Harness {
         Worker {
             config,
             store,
-            engine,
+            engine: Arc::new(engine),
         }
     }
 
@@ -129,7 +142,8 @@ pub fn test_feed_options(config: &Config) -> baton_azure_delta::feeds::FeedOptio
 pub struct Worker {
     pub config: Config,
     pub store: Arc<Store>,
-    pub engine: Engine,
+    /// Shared, so that a page observer can hold it weakly (e.g. to stop a round mid-way).
+    pub engine: Arc<Engine>,
 }
 
 impl Worker {

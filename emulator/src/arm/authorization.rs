@@ -457,12 +457,47 @@ pub fn list_eligibility(
     if !tenant.organization.has_p2_license {
         return Err(ArmError::license_required());
     }
+    let member_rows = instances && ctx.state.wire().group_member_eligibility_rows;
     let items = tenant
         .role_eligibilities
         .values()
+        .flat_map(|e| {
+            let mut rows = vec![e.clone()];
+            if member_rows {
+                rows.extend(group_member_rows(&tenant, e));
+            }
+            rows
+        })
         .filter(|e| filter.principal.is_none_or(|p| p == e.principal_id))
         .filter(|e| listed(&tenant, scope, &e.scope, &filter))
-        .map(|e| eligibility_json(&tenant, e, instances))
+        .map(|e| eligibility_json(&tenant, &e, instances))
         .collect();
     page(ctx, request, items, PAGE_SIZE)
+}
+
+/// The instances PIM lists for the direct user members of a group's eligibility: the same
+/// role and scope, `memberType: Group` (RoleEligibilityScheduleInstance `memberType`:
+/// "Membership type of the role eligibility schedule": Inherited, Group, Direct).
+fn group_member_rows(tenant: &Tenant, e: &RoleEligibility) -> Vec<RoleEligibility> {
+    if e.principal_type != ArmPrincipalType::Group {
+        return Vec::new();
+    }
+    let Some(group) = tenant.groups.get(&e.principal_id) else {
+        return Vec::new();
+    };
+    group
+        .members
+        .iter()
+        .filter(|member| tenant.users.contains_key(member))
+        .map(|member| RoleEligibility {
+            instance_name: crate::tenant::derived_uuid(&[
+                e.instance_name.as_bytes(),
+                member.as_bytes(),
+            ]),
+            principal_id: *member,
+            principal_type: ArmPrincipalType::User,
+            member_type: "Group".into(),
+            ..e.clone()
+        })
+        .collect()
 }

@@ -27,6 +27,9 @@ use crate::token::{Audience, AuthFailure, TokenIssuer};
 /// What ARM handlers share.
 pub struct ArmContext {
     pub state: Arc<EmulatorState>,
+    /// Management groups as first served while `management_group_cache` is on, keyed by the
+    /// request's path and query: what a cached read returns.
+    pub management_group_cache: std::sync::Mutex<HashMap<String, Value>>,
     pub issuer: Arc<TokenIssuer>,
     /// `https://127.0.0.1:PORT`, the root nextLinks are built on.
     pub base_url: String,
@@ -93,6 +96,8 @@ pub struct ArmRequest {
     /// Decoded query parameters; names compared as ARM does (`api-version`, `$filter`, ...).
     pub query: HashMap<String, String>,
     pub body: bytes::Bytes,
+    /// The request said `Cache-Control: no-cache` (bypass ARM's caches).
+    pub no_cache: bool,
 }
 
 impl ArmRequest {
@@ -209,6 +214,12 @@ pub async fn serve(State(ctx): State<Arc<ArmContext>>, request: Request) -> Resp
             .into_owned()
             .collect(),
         body,
+        no_cache: parts
+            .headers
+            .get_all(header::CACHE_CONTROL)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.to_ascii_lowercase().contains("no-cache")),
     };
     let response = match plan.outcome {
         FaultOutcome::ServerError(status) => ArmError::new(
@@ -333,6 +344,16 @@ fn authorization_split(path: &str) -> Option<(String, Vec<String>)> {
 
 fn route(ctx: &ArmContext, request: &ArmRequest) -> Result<ArmReply, ArmError> {
     let method = request.method.as_str();
+    if ctx.state.wire().management_groups_forbidden && above_subscriptions(&request.path) {
+        return Err(ArmError::new(
+            StatusCode::FORBIDDEN,
+            "AuthorizationFailed",
+            format!(
+                "The client does not have authorization to perform action 'Microsoft.Management/managementGroups/read' over scope '{}' or the scope is invalid.",
+                request.path
+            ),
+        ));
+    }
     if let Some((scope, rest)) = authorization_split(&request.path) {
         let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
         let lower: Vec<String> = rest.iter().map(|s| s.to_ascii_lowercase()).collect();
@@ -465,6 +486,13 @@ fn route(ctx: &ArmContext, request: &ArmRequest) -> Result<ArmReply, ArmError> {
         }
         _ => Err(no_route(&request.path)),
     }
+}
+
+/// Management groups, and the authorization collections at a management group or the root.
+fn above_subscriptions(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    lower.starts_with("/providers/microsoft.management/")
+        || lower.starts_with("/providers/microsoft.authorization/")
 }
 
 fn no_route(path: &str) -> ArmError {

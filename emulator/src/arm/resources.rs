@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 use super::{ArmContext, ArmError, ArmReply, ArmRequest, PAGE_SIZE, page, subscription_id};
 use crate::tenant::{
     ArmResource, ManagementGroup, ResourceGroup, StorageAccount, Subscription, Tenant,
-    container_scope, management_group_scope, resource_group_scope, storage_account_scope,
-    subscription_scope,
+    container_scope, derived_uuid, management_group_scope, resource_group_scope,
+    storage_account_scope, subscription_scope,
 };
 
 fn subscription_json(tenant: &Tenant, s: &Subscription) -> Value {
@@ -29,12 +29,41 @@ fn subscription_json(tenant: &Tenant, s: &Subscription) -> Value {
 
 pub fn list_subscriptions(ctx: &ArmContext, request: &ArmRequest) -> Result<ArmReply, ArmError> {
     let tenant = ctx.state.read_tenant();
-    let items = tenant
+    let mut items: Vec<Value> = tenant
         .subscriptions
         .values()
         .map(|s| subscription_json(&tenant, s))
         .collect();
+    let foreign = ctx.state.wire().foreign_subscriptions;
+    items.extend((0..foreign).map(|n| delegated_subscription_json(&tenant, n)));
     page(ctx, request, items, PAGE_SIZE)
+}
+
+/// A subscription of another tenant that this one manages through Azure Lighthouse: the list
+/// names the customer's tenant in `tenantId` and ours in `managedByTenants` (Subscriptions -
+/// List, subscriptions.json 2022-12-01). Only the list shows it; nothing else about it is served.
+fn delegated_subscription_json(tenant: &Tenant, n: usize) -> Value {
+    let ours = tenant.tenant_id().to_string();
+    let customer = derived_uuid(&[b"lighthouse-customer", ours.as_bytes()]);
+    let id = derived_uuid(&[
+        b"lighthouse-subscription",
+        ours.as_bytes(),
+        &n.to_le_bytes(),
+    ]);
+    json!({
+        "id": subscription_scope(id),
+        "authorizationSource": "RoleBased",
+        "managedByTenants": [{"tenantId": ours}],
+        "subscriptionId": id.to_string(),
+        "tenantId": customer.to_string(),
+        "displayName": format!("Customer subscription {n}"),
+        "state": "Enabled",
+        "subscriptionPolicies": {
+            "locationPlacementId": "Public_2014-09-01",
+            "quotaId": "PayAsYouGo_2014-09-01",
+            "spendingLimit": "Off"
+        }
+    })
 }
 
 pub fn get_subscription(ctx: &ArmContext, id: &str) -> Result<ArmReply, ArmError> {
@@ -105,7 +134,37 @@ fn find_management_group<'a>(
 
 /// `GET .../managementGroups/{name}`, with `details.parent` and, on `$expand=children`, the
 /// direct children.
+/// Management Groups - Get. With `management_group_cache` on, a request without
+/// `Cache-Control: no-cache` gets the answer as first served after the switch (a cache); a
+/// `no-cache` one is read fresh and refreshes it.
 pub fn get_management_group(
+    ctx: &ArmContext,
+    request: &ArmRequest,
+    name: &str,
+) -> Result<ArmReply, ArmError> {
+    if !ctx.state.wire().management_group_cache {
+        return read_management_group(ctx, request, name);
+    }
+    let mut query: Vec<_> = request.query.iter().collect();
+    query.sort();
+    let key = format!("{}?{query:?}", request.path.to_ascii_lowercase());
+    let mut cache = ctx
+        .management_group_cache
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !request.no_cache
+        && let Some(cached) = cache.get(&key)
+    {
+        return Ok(ArmReply::ok(cached.clone()));
+    }
+    let reply = read_management_group(ctx, request, name)?;
+    if let Some(body) = &reply.body {
+        cache.insert(key, body.clone());
+    }
+    Ok(reply)
+}
+
+fn read_management_group(
     ctx: &ArmContext,
     request: &ArmRequest,
     name: &str,

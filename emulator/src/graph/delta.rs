@@ -93,7 +93,11 @@ pub fn handle(
         .collect();
     let now = ctx.state.clock.now();
     let now_nanos = now.unix_timestamp_nanos();
-    let minimal_header = wants_minimal(request);
+    // servicePrincipal-delta documents neither `Prefer: return=minimal` nor
+    // `$deltatoken=latest` (delta-query-overview documents them for users and groups only).
+    let documented_only = kind == DeltaKind::ServicePrincipal
+        && ctx.state.wire().service_principal_delta_as_documented;
+    let minimal_header = wants_minimal(request) && !documented_only;
     let select_in_url = raw.get("$select").map(|s| {
         s.split(',')
             .map(|p| p.trim().to_string())
@@ -142,6 +146,11 @@ pub fn handle(
         state
     } else if let Some(token) = raw.get("$deltatoken") {
         match token.as_str() {
+            "latest" if documented_only => {
+                return Err(GraphError::bad_request(
+                    "The $deltatoken is not valid for this request.",
+                ));
+            }
             "latest" => {
                 let state = fresh(select_in_url, ids_in_url);
                 return Ok(delta_link_only(

@@ -17,6 +17,8 @@ use crate::tenant::Tenant;
 
 /// Page size when `$top` is absent.
 const DEFAULT_TOP: usize = 100;
+/// A page of directory objects with `$expand` holds at most this many objects.
+const EXPANDED_PAGE_LIMIT: usize = 100;
 /// Graph returns at most this many related objects through `$expand`.
 const EXPAND_LIMIT: usize = 20;
 
@@ -24,17 +26,34 @@ const EXPAND_LIMIT: usize = 20;
 #[derive(Serialize, Deserialize)]
 struct ListToken {
     after: String,
+    /// When the token was issued (emulator clock, unix nanoseconds).
+    #[serde(default)]
+    issued: i128,
 }
 
-fn resume_after(q: &ODataQuery) -> Result<Option<String>, GraphError> {
-    q.skiptoken
-        .as_deref()
-        .map(|t| odata::decode_token::<ListToken>(t).map(|t| t.after))
-        .transpose()
+/// Where the page resumes. A token older than `page_token_max_age` (when switched on) is
+/// refused as Graph refuses expired directory page tokens: 400 `Directory_ExpiredPageToken`
+/// (seen on large tenants mid-pass, msgraph-sdk-dotnet issue 2254).
+fn resume_after(ctx: &GraphContext, q: &ODataQuery) -> Result<Option<String>, GraphError> {
+    let Some(token) = q.skiptoken.as_deref() else {
+        return Ok(None);
+    };
+    let token = odata::decode_token::<ListToken>(token)?;
+    if let Some(max_age) = ctx.state.wire().page_token_max_age {
+        let age = ctx.state.clock.now().unix_timestamp_nanos() - token.issued;
+        if age > max_age.as_nanos() as i128 {
+            return Err(GraphError::new(
+                StatusCode::BAD_REQUEST,
+                "Directory_ExpiredPageToken",
+                "The specified page token value has expired and can no longer be included in your request.",
+            ));
+        }
+    }
+    Ok(Some(token.after))
 }
 
-fn resume_offset(q: &ODataQuery) -> Result<usize, GraphError> {
-    match resume_after(q)? {
+fn resume_offset(ctx: &GraphContext, q: &ODataQuery) -> Result<usize, GraphError> {
+    match resume_after(ctx, q)? {
         None => Ok(0),
         Some(key) => key
             .parse::<usize>()
@@ -76,7 +95,12 @@ where
     P: FnMut(Map<String, Value>) -> Result<Value, GraphError>,
 {
     check_count(q)?;
-    let top = q.top.unwrap_or(DEFAULT_TOP);
+    let mut top = q.top.unwrap_or(DEFAULT_TOP);
+    if q.expand.is_some() {
+        // Graph's known issue 13635: "$expand on directory objects returns a maximum of 100
+        // objects" a page, whatever `$top` asks; the rest follows through the nextLink.
+        top = top.min(EXPANDED_PAGE_LIMIT);
+    }
     let mut matching = items.filter(|(_, obj)| q.filter.as_ref().is_none_or(|f| f.matches(obj)));
     let mut value = Vec::new();
     let mut last_key = None;
@@ -94,7 +118,10 @@ where
         body.insert("@odata.count".into(), Value::from(count_all()));
     }
     if more && let Some(key) = last_key {
-        let token = odata::encode_token(&ListToken { after: key });
+        let token = odata::encode_token(&ListToken {
+            after: key,
+            issued: ctx.state.clock.now().unix_timestamp_nanos(),
+        });
         body.insert(
             "@odata.nextLink".into(),
             Value::String(odata::next_link(
@@ -128,7 +155,7 @@ where
     R: Fn(&T) -> Map<String, Value> + Copy,
     P: FnMut(Map<String, Value>) -> Result<Value, GraphError>,
 {
-    let start = match resume_after(q)? {
+    let start = match resume_after(ctx, q)? {
         None => Bound::Unbounded,
         Some(key) => Bound::Excluded(key.parse::<K>().map_err(|_| {
             GraphError::bad_request("The $skiptoken is not valid for this request.")
@@ -449,7 +476,7 @@ fn link_page(
     tenant: &Tenant,
     ids: &[Uuid],
 ) -> Result<GraphReply, GraphError> {
-    let start = resume_offset(q)?;
+    let start = resume_offset(ctx, q)?;
     let items = ids
         .iter()
         .enumerate()
@@ -614,7 +641,7 @@ pub fn app_role_assigned_to(
         .get(&sid)
         .map(|sp| sp.app_role_assigned_to.as_slice())
         .unwrap_or_default();
-    let start = resume_offset(&q)?;
+    let start = resume_offset(ctx, &q)?;
     let items = assignments
         .iter()
         .enumerate()

@@ -332,6 +332,12 @@ pub fn route(ctx: &GraphContext, request: &GraphRequest) -> Result<GraphReply, G
         ("GET", ["roleManagement", "directory", collection]) => {
             lists::role_management(ctx, request, collection)
         }
+        ("GET", ["identityGovernance", "privilegedAccess", "group", _])
+            if ctx.state.wire().national_cloud =>
+        {
+            // PIM for Groups is a global-service API only; a national cloud has no such segment.
+            Err(GraphError::no_route(&request.versioned_path()))
+        }
         (
             "GET",
             [

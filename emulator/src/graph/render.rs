@@ -111,8 +111,20 @@ pub fn group(g: &Group) -> Map<String, Value> {
         "mailNickname": nickname,
         "onPremisesSyncEnabled": if g.on_premises_sync_enabled { Value::Bool(true) } else { Value::Null },
         "securityEnabled": g.security_enabled,
+        "securityIdentifier": security_identifier(g.id),
         "visibility": if g.is_unified() { Value::String("Private".into()) } else { Value::Null },
     }))
+}
+
+/// An Entra object's Windows security identifier: `S-1-12-1-` and the object id's 16 bytes
+/// read as four little-endian 32-bit numbers (how Entra ID derives cloud-only SIDs).
+fn security_identifier(id: uuid::Uuid) -> String {
+    let bytes = id.to_bytes_le();
+    let parts: Vec<String> = bytes
+        .chunks(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]).to_string())
+        .collect();
+    format!("S-1-12-1-{}", parts.join("-"))
 }
 
 pub const SERVICE_PRINCIPAL_DEFAULTS: &[&str] = &[
@@ -152,7 +164,6 @@ pub fn service_principal(sp: &ServicePrincipal) -> Map<String, Value> {
         "appId": sp.app_id.to_string(),
         "appOwnerOrganizationId": sp.app_owner_organization_id.map(|o| o.to_string()),
         "appRoles": roles,
-        "createdDateTime": timestamp(sp.created),
         "description": null,
         "displayName": sp.display_name,
         "homepage": sp.homepage,
