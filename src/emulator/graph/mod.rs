@@ -332,6 +332,12 @@ pub fn route(ctx: &GraphContext, request: &GraphRequest) -> Result<GraphReply, G
         ("GET", ["roleManagement", "directory", collection]) => {
             lists::role_management(ctx, request, collection)
         }
+        ("POST", ["roleManagement", "directory", "roleAssignments"]) => {
+            writes::create_directory_role_assignment(ctx, request)
+        }
+        ("DELETE", ["roleManagement", "directory", "roleAssignments", id]) => {
+            writes::delete_directory_role_assignment(ctx, id)
+        }
         (
             "GET",
             [

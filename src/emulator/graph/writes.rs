@@ -1,6 +1,7 @@
 //! The Graph writes provisioning needs: add and remove group members and owners and service
-//! principal owners through `$ref`, and create and delete `appRoleAssignedTo` entries. Each
-//! takes the tenant's write lock, so the change journal (and so delta) sees it.
+//! principal owners through `$ref`, create and delete `appRoleAssignedTo` entries and directory
+//! role assignments. Each takes the tenant's write lock, so the change journal (and so delta)
+//! sees it.
 
 use axum::http::StatusCode;
 use base64::Engine;
@@ -11,8 +12,10 @@ use uuid::Uuid;
 use super::odata::GraphError;
 use super::render;
 use super::{GraphContext, GraphReply, GraphRequest};
+use crate::emulator::changes::{TenantChange, apply_to};
 use crate::emulator::tenant::{
     AppRoleAssignment, DEFAULT_APP_ROLE_ID, DirectoryObjectKind, PrincipalKind, TenantError,
+    directory_role_assignment_id,
 };
 
 fn json_body(request: &GraphRequest) -> Result<serde_json::Map<String, Value>, GraphError> {
@@ -259,5 +262,74 @@ pub fn unassign_app_role(
     tenant
         .remove_app_role_assignment(sid, assignment)
         .map_err(|e| tenant_error(e, "appRoleAssignedTo"))?;
+    Ok(GraphReply::no_content())
+}
+
+/// `POST /roleManagement/directory/roleAssignments` with `{roleDefinitionId, principalId,
+/// directoryScopeId}` (rbacapplication-post-roleassignments.md): 201 with the
+/// unifiedRoleAssignment. Applied as a [`TenantChange`], like any other change to the tenant.
+pub fn create_directory_role_assignment(
+    ctx: &GraphContext,
+    request: &GraphRequest,
+) -> Result<GraphReply, GraphError> {
+    let body = json_body(request)?;
+    let role_definition = uuid_field(&body, "roleDefinitionId")?;
+    let principal = uuid_field(&body, "principalId")?;
+    let directory_scope_id = body
+        .get("directoryScopeId")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            GraphError::bad_request("Either 'directoryScopeId' or 'appScopeId' must be specified.")
+        })?
+        .to_string();
+    let now = ctx.state.clock.now();
+    let mut tenant = ctx.state.write_tenant();
+    let id = directory_role_assignment_id(role_definition, principal, &directory_scope_id);
+    let change = TenantChange::AssignDirectoryRole {
+        role_definition,
+        principal,
+        directory_scope_id,
+    };
+    apply_to(&mut tenant, change, now).map_err(|e| match e {
+        TenantError::AlreadyExists { .. } => GraphError::new(
+            StatusCode::BAD_REQUEST,
+            "Request_BadRequest",
+            "A conflicting object with one or more of the specified property values is present in the directory.",
+        ),
+        TenantError::NotFound { id, .. } => GraphError::not_found(&id),
+        other => GraphError::bad_request(other.to_string()),
+    })?;
+    let assignment = tenant
+        .directory_role_assignments
+        .get(&id)
+        .ok_or_else(|| GraphError::not_found(&id))?;
+    let mut rendered = render::role_assignment(assignment);
+    rendered.insert(
+        "@odata.context".into(),
+        json!(format!(
+            "{}/{}/$metadata#roleManagement/directory/roleAssignments/$entity",
+            ctx.base_url, request.version
+        )),
+    );
+    Ok(GraphReply::created(Value::Object(rendered)))
+}
+
+/// `DELETE /roleManagement/directory/roleAssignments/{id}` (rbacapplication-delete-roleassignments.md): 204, or 404.
+pub fn delete_directory_role_assignment(
+    ctx: &GraphContext,
+    id: &str,
+) -> Result<GraphReply, GraphError> {
+    let now = ctx.state.clock.now();
+    let mut tenant = ctx.state.write_tenant();
+    let assignment = tenant
+        .directory_role_assignments
+        .get(id)
+        .ok_or_else(|| GraphError::not_found(id))?;
+    let change = TenantChange::UnassignDirectoryRole {
+        role_definition: assignment.role_definition_id,
+        principal: assignment.principal_id,
+        directory_scope_id: assignment.directory_scope_id.clone(),
+    };
+    apply_to(&mut tenant, change, now).map_err(|_| GraphError::not_found(id))?;
     Ok(GraphReply::no_content())
 }
