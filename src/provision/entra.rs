@@ -1,0 +1,370 @@
+//! The Graph writes of each Entra entitlement, as Microsoft documents them
+//! (microsoft-graph-docs-contrib, api-reference/v1.0/api):
+//!
+//! | entitlement | grant | revoke |
+//! |---|---|---|
+//! | group `members` / `owners` | `POST /groups/{id}/members/$ref` (`owners/$ref`) with `{"@odata.id": ".../directoryObjects/{id}"}`, 204 (group-post-members.md, group-post-owners.md) | `DELETE /groups/{id}/members/{id}/$ref`, 204 (group-delete-members.md, group-delete-owners.md) |
+//! | enterprise application `owners` | `POST /servicePrincipals/{id}/owners/$ref`, 204 (serviceprincipal-post-owners.md) | `DELETE /servicePrincipals/{id}/owners/{id}/$ref`, 204 |
+//! | enterprise application `assignment:<appRoleId>` | `POST /servicePrincipals/{id}/appRoleAssignedTo` with `{principalId, resourceId, appRoleId}`, 201 with the assignment (serviceprincipal-post-approleassignedto.md) | `DELETE /servicePrincipals/{id}/appRoleAssignedTo/{assignmentId}`, 204, for each assignment of that role to that principal (never another principal's) |
+//! | directory role `assigned` | `POST /roleManagement/directory/roleAssignments` with `{roleDefinitionId, principalId, directoryScopeId: "/"}`, 201 (rbacapplication-post-roleassignments.md) | `DELETE /roleManagement/directory/roleAssignments/{id}`, 204, for each of the principal's assignments of the role, whatever their scope (the grant stands for all of them) |
+//!
+//! Idempotency. A `$ref` that already exists is Graph's 400 "One or more added object
+//! references already exist for the following modified properties: 'members'."; an app role
+//! assignment that exists, 400 "Permission being assigned already exists on the object"; a role
+//! assignment that exists, 400 "A conflicting object with one or more of the specified property
+//! values is present in the directory." (Graph's directory error for a conflicting object; the
+//! API page documents no duplicate answer). Each reads as "already granted". A 404 on a DELETE
+//! is "already revoked". Which assignments to delete comes from the store; none there is also
+//! "already revoked".
+//!
+//! PIM eligibility (`eligible`, `eligible_members`, `eligible_owners`) is refused with a clear
+//! error: its schedule requests are not built yet.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::azure::{Api, ApiError, WriteError};
+use crate::feeds::graph::{link_value, without_annotations};
+use crate::feeds::{Change, Collection, ItemKey};
+
+use super::target::Slug;
+use super::{Applied, GrantOutcome, ProvisionError, Request, RevokeOutcome};
+
+/// The messages of Graph's 400 for a relationship or assignment that already exists.
+const ALREADY_EXISTS: [&str; 3] = [
+    "added object references already exist",
+    "already exists on the object",
+    "conflicting object with one or more of the specified property values",
+];
+
+fn already_exists(error: &ApiError) -> bool {
+    match error {
+        ApiError::Other {
+            status: Some(400),
+            message,
+            ..
+        } => {
+            let message = message.to_ascii_lowercase();
+            ALREADY_EXISTS.iter().any(|m| message.contains(m))
+        }
+        _ => false,
+    }
+}
+
+fn not_provisionable(request: &Request<'_>, what: &str) -> ProvisionError {
+    ProvisionError::NotProvisionable {
+        entitlement: request.entitlement.to_string(),
+        reason: format!("{what} is not provisioned by this build"),
+    }
+}
+
+/// A directory relationship (`members`, `owners`) and the store collection of its links.
+fn relationship(
+    request: &Request<'_>,
+) -> Result<(&'static str, &'static str, Collection), ProvisionError> {
+    let target = request.target;
+    match (target.resource_type.as_str(), &target.slug) {
+        ("group", Slug::Members) => Ok(("groups", "members", Collection::GroupMember)),
+        ("group", Slug::Owners) => Ok(("groups", "owners", Collection::GroupOwner)),
+        ("enterprise_application", Slug::Owners) => Ok((
+            "servicePrincipals",
+            "owners",
+            Collection::ServicePrincipalOwner,
+        )),
+        _ => Err(not_provisionable(request, "this entitlement")),
+    }
+}
+
+/// The error for a slug whose writes are not built (PIM eligibility).
+fn unbuilt(request: &Request<'_>) -> ProvisionError {
+    let what = match request.target.slug {
+        Slug::Eligible => "directory role eligibility (PIM)",
+        Slug::EligibleMembers | Slug::EligibleOwners => "PIM for Groups eligibility",
+        Slug::AzureEligible(_) => "Azure PIM eligibility",
+        _ => "this entitlement",
+    };
+    not_provisionable(request, what)
+}
+
+pub(super) async fn grant(request: &Request<'_>) -> Result<Applied<GrantOutcome>, ProvisionError> {
+    match &request.target.slug {
+        Slug::Members | Slug::Owners => grant_link(request).await,
+        Slug::AppRole(role) => grant_app_role(request, role).await,
+        Slug::Assigned => grant_directory_role(request).await,
+        _ => Err(unbuilt(request)),
+    }
+}
+
+pub(super) async fn revoke(
+    request: &Request<'_>,
+) -> Result<Applied<RevokeOutcome>, ProvisionError> {
+    match &request.target.slug {
+        Slug::Members | Slug::Owners => revoke_link(request).await,
+        Slug::AppRole(role) => {
+            let assignments = stored_assignments(request, Collection::AppRoleAssignment, |v| {
+                field_is(v, "appRoleId", role)
+            })?;
+            let sp = &request.target.object;
+            delete_each(request, Collection::AppRoleAssignment, assignments, |id| {
+                let assignment = id.split_once('/').map_or(id, |(_, a)| a);
+                format!("/v1.0/servicePrincipals/{sp}/appRoleAssignedTo/{assignment}")
+            })
+            .await
+        }
+        Slug::Assigned => {
+            let role = &request.target.object;
+            let assignments =
+                stored_assignments(request, Collection::DirectoryRoleAssignment, |v| {
+                    field_is(v, "roleDefinitionId", role)
+                })?;
+            delete_each(
+                request,
+                Collection::DirectoryRoleAssignment,
+                assignments,
+                |id| format!("/v1.0/roleManagement/directory/roleAssignments/{id}"),
+            )
+            .await
+        }
+        _ => Err(unbuilt(request)),
+    }
+}
+
+fn graph_write_outcome(
+    request: &Request<'_>,
+    sent: Result<crate::azure::Written, WriteError>,
+) -> Result<Option<Value>, ProvisionError> {
+    match sent {
+        Ok(written) => Ok(Some(written.body)),
+        Err(failure) if already_exists(&failure.error) => Ok(None),
+        Err(failure) => Err(request.rejected(failure)),
+    }
+}
+
+async fn grant_link(request: &Request<'_>) -> Result<Applied<GrantOutcome>, ProvisionError> {
+    let (objects, relation, collection) = relationship(request)?;
+    let object = &request.target.object;
+    let principal = request.principal;
+    let reference = format!(
+        "{}/v1.0/directoryObjects/{}",
+        request
+            .client
+            .endpoint(Api::Graph)
+            .as_str()
+            .trim_end_matches('/'),
+        principal.id
+    );
+    let sent = request
+        .client
+        .write(
+            Api::Graph,
+            Method::POST,
+            &format!("/v1.0/{objects}/{object}/{relation}/$ref"),
+            Some(&json!({ "@odata.id": reference })),
+        )
+        .await;
+    let outcome = match graph_write_outcome(request, sent)? {
+        Some(_) => GrantOutcome::Granted,
+        None => GrantOutcome::AlreadyExists,
+    };
+    // Either way the link exists now: the store may record it (as the delta feed would).
+    Ok(Applied {
+        outcome,
+        changes: vec![Change::Upsert {
+            key: ItemKey::new(collection, format!("{object}/{}", principal.id)),
+            value: link_value(&json!({ "@odata.type": principal.odata_type() })),
+        }],
+    })
+}
+
+async fn revoke_link(request: &Request<'_>) -> Result<Applied<RevokeOutcome>, ProvisionError> {
+    let (objects, relation, collection) = relationship(request)?;
+    let object = &request.target.object;
+    let principal = &request.principal.id;
+    let sent = request
+        .client
+        .write(
+            Api::Graph,
+            Method::DELETE,
+            &format!("/v1.0/{objects}/{object}/{relation}/{principal}/$ref"),
+            None,
+        )
+        .await;
+    let outcome = match sent {
+        Ok(_) => RevokeOutcome::Revoked,
+        Err(failure) if matches!(failure.error, ApiError::NotFound { .. }) => {
+            RevokeOutcome::AlreadyRevoked
+        }
+        Err(failure) => return Err(request.rejected(failure)),
+    };
+    Ok(Applied {
+        outcome,
+        changes: vec![Change::Remove {
+            key: ItemKey::new(collection, format!("{object}/{principal}")),
+        }],
+    })
+}
+
+async fn grant_app_role(
+    request: &Request<'_>,
+    role: &str,
+) -> Result<Applied<GrantOutcome>, ProvisionError> {
+    let sp = &request.target.object;
+    let body = json!({
+        "principalId": request.principal.id,
+        "resourceId": sp,
+        "appRoleId": role,
+    });
+    let sent = request
+        .client
+        .write(
+            Api::Graph,
+            Method::POST,
+            &format!("/v1.0/servicePrincipals/{sp}/appRoleAssignedTo"),
+            Some(&body),
+        )
+        .await;
+    created(request, sent, Collection::AppRoleAssignment, |id| {
+        format!("{sp}/{id}")
+    })
+}
+
+async fn grant_directory_role(
+    request: &Request<'_>,
+) -> Result<Applied<GrantOutcome>, ProvisionError> {
+    let body = json!({
+        "@odata.type": "#microsoft.graph.unifiedRoleAssignment",
+        "roleDefinitionId": request.target.object,
+        "principalId": request.principal.id,
+        "directoryScopeId": "/",
+    });
+    let sent = request
+        .client
+        .write(
+            Api::Graph,
+            Method::POST,
+            "/v1.0/roleManagement/directory/roleAssignments",
+            Some(&body),
+        )
+        .await;
+    created(
+        request,
+        sent,
+        Collection::DirectoryRoleAssignment,
+        str::to_string,
+    )
+}
+
+/// Reads a 201 that created an object into the item the store keeps for it (keyed by
+/// `key(object id)`), or a duplicate into "already granted".
+fn created(
+    request: &Request<'_>,
+    sent: Result<crate::azure::Written, WriteError>,
+    collection: Collection,
+    key: impl Fn(&str) -> String,
+) -> Result<Applied<GrantOutcome>, ProvisionError> {
+    let Some(body) = graph_write_outcome(request, sent)? else {
+        return Ok(Applied {
+            outcome: GrantOutcome::AlreadyExists,
+            changes: Vec::new(),
+        });
+    };
+    // The write is done; an answer without an id only costs the store's early copy (the next
+    // poll lists the new object).
+    let changes = match body.get("id").and_then(Value::as_str) {
+        Some(id) => vec![Change::Upsert {
+            key: ItemKey::new(collection, key(id)),
+            value: without_annotations(&body),
+        }],
+        None => {
+            tracing::warn!(
+                entitlement = request.entitlement,
+                "the created object came back without an id; the next round records it"
+            );
+            Vec::new()
+        }
+    };
+    Ok(Applied {
+        outcome: GrantOutcome::Granted,
+        changes,
+    })
+}
+
+fn field_is(value: &Value, field: &str, wanted: &str) -> bool {
+    value
+        .get(field)
+        .and_then(Value::as_str)
+        .is_some_and(|v| v.eq_ignore_ascii_case(wanted))
+}
+
+/// The ids of the stored items of `collection` (under the target object, for app role
+/// assignments) that give the request's principal this entitlement.
+fn stored_assignments(
+    request: &Request<'_>,
+    collection: Collection,
+    matches: impl Fn(&Value) -> bool,
+) -> Result<Vec<String>, ProvisionError> {
+    let prefix = match collection {
+        Collection::AppRoleAssignment => format!("{}/", request.target.object),
+        _ => String::new(),
+    };
+    let store = request.store;
+    let mut found = Vec::new();
+    for id in store
+        .item_ids(collection, &prefix)
+        .map_err(ProvisionError::Store)?
+    {
+        let key = ItemKey::new(collection, id.as_str());
+        let Some(value) = store.item(&key).map_err(ProvisionError::Store)? else {
+            continue;
+        };
+        if field_is(&value, "principalId", &request.principal.id) && matches(&value) {
+            found.push(id);
+        }
+    }
+    Ok(found)
+}
+
+/// Deletes each stored assignment; gone already (404) counts as deleted.
+pub(super) async fn delete_each(
+    request: &Request<'_>,
+    collection: Collection,
+    ids: Vec<String>,
+    url: impl Fn(&str) -> String,
+) -> Result<Applied<RevokeOutcome>, ProvisionError> {
+    let api = if collection == Collection::RoleAssignment {
+        Api::Arm
+    } else {
+        Api::Graph
+    };
+    let mut outcome = RevokeOutcome::AlreadyRevoked;
+    let mut changes = Vec::new();
+    for id in ids {
+        match request
+            .client
+            .write(api, Method::DELETE, &url(&id), None)
+            .await
+        {
+            // ARM answers 204 for an assignment that was already gone, 200 for one it deleted.
+            Ok(written) if written.status != 204 || api == Api::Graph => {
+                outcome = RevokeOutcome::Revoked;
+            }
+            Ok(_) => {}
+            Err(failure) if matches!(failure.error, ApiError::NotFound { .. }) => {}
+            Err(failure) => {
+                if !changes.is_empty() {
+                    // The polled feed's next round sweeps what was deleted.
+                    tracing::warn!(
+                        entitlement = request.entitlement,
+                        deleted = changes.len(),
+                        "revoke stopped part way through the principal's assignments"
+                    );
+                }
+                return Err(request.rejected(failure));
+            }
+        }
+        changes.push(Change::Remove {
+            key: ItemKey::new(collection, id),
+        });
+    }
+    Ok(Applied { outcome, changes })
+}
