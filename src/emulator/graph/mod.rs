@@ -339,6 +339,14 @@ pub fn route(ctx: &GraphContext, request: &GraphRequest) -> Result<GraphReply, G
             writes::delete_directory_role_assignment(ctx, id)
         }
         (
+            "POST",
+            [
+                "roleManagement",
+                "directory",
+                "roleEligibilityScheduleRequests",
+            ],
+        ) => writes::directory_role_eligibility_request(ctx, request),
+        (
             "GET",
             [
                 "identityGovernance",

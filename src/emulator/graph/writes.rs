@@ -1,6 +1,6 @@
 //! The Graph writes provisioning needs: add and remove group members and owners and service
-//! principal owners through `$ref`, create and delete `appRoleAssignedTo` entries and directory
-//! role assignments. Each takes the tenant's write lock, so the change journal (and so delta)
+//! principal owners through `$ref`, create and delete `appRoleAssignedTo` entries, directory
+//! role assignments and (PIM) directory role eligibility. Each takes the tenant's write lock, so the change journal (and so delta)
 //! sees it.
 
 use axum::http::StatusCode;
@@ -332,4 +332,109 @@ pub fn delete_directory_role_assignment(
     };
     apply_to(&mut tenant, change, now).map_err(|_| GraphError::not_found(id))?;
     Ok(GraphReply::no_content())
+}
+
+/// `POST /roleManagement/directory/roleEligibilityScheduleRequests`
+/// (rbacapplication-post-roleeligibilityschedulerequests.md): `adminAssign` adds a
+/// tenant-wide or scoped eligibility, `adminRemove` removes one; 201 with the
+/// unifiedRoleEligibilityScheduleRequest (`status` `Provisioned` or `Revoked`). Needs P2
+/// (`AadPremiumLicenseRequired`). An eligibility that exists already is 400
+/// `RoleAssignmentExists`, one that does not, 400 `RoleAssignmentDoesNotExist`.
+pub fn directory_role_eligibility_request(
+    ctx: &GraphContext,
+    request: &GraphRequest,
+) -> Result<GraphReply, GraphError> {
+    let body = json_body(request)?;
+    let role_definition = uuid_field(&body, "roleDefinitionId")?;
+    let principal = uuid_field(&body, "principalId")?;
+    let text = |name: &str| body.get(name).and_then(Value::as_str).map(str::to_string);
+    let directory_scope_id = text("directoryScopeId").ok_or_else(|| {
+        GraphError::bad_request("Either 'directoryScopeId' or 'appScopeId' must be specified.")
+    })?;
+    let action = text("action").unwrap_or_default();
+    let now = ctx.state.clock.now();
+    let mut tenant = ctx.state.write_tenant();
+    if !tenant.organization.has_p2_license {
+        return Err(GraphError::license_required());
+    }
+    let (change, status) = match action.as_str() {
+        "adminAssign" => (
+            TenantChange::AddDirectoryRoleEligibility {
+                role_definition,
+                principal,
+                directory_scope_id: directory_scope_id.clone(),
+            },
+            "Provisioned",
+        ),
+        "adminRemove" => (
+            TenantChange::RemoveDirectoryRoleEligibility {
+                role_definition,
+                principal,
+                directory_scope_id: directory_scope_id.clone(),
+            },
+            "Revoked",
+        ),
+        other => {
+            return Err(GraphError::bad_request(format!(
+                "The action '{other}' is not supported by this emulator (adminAssign, adminRemove)."
+            )));
+        }
+    };
+    apply_to(&mut tenant, change, now).map_err(|e| match e {
+        TenantError::AlreadyExists { .. } => GraphError::new(
+            StatusCode::BAD_REQUEST,
+            "RoleAssignmentExists",
+            "The Role assignment already exists.",
+        ),
+        TenantError::NotFound {
+            kind: "directory role eligibility",
+            ..
+        } => GraphError::new(
+            StatusCode::BAD_REQUEST,
+            "RoleAssignmentDoesNotExist",
+            "The Role assignment does not exist.",
+        ),
+        TenantError::NotFound { id, .. } => GraphError::not_found(&id),
+        other => GraphError::bad_request(other.to_string()),
+    })?;
+    let schedule = tenant
+        .directory_role_eligibilities
+        .values()
+        .find(|e| {
+            e.role_definition_id == role_definition
+                && e.principal_id == principal
+                && e.directory_scope_id == directory_scope_id
+        })
+        .map(render::role_eligibility_schedule);
+    let stamp = now
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let rendered = json!({
+        "@odata.context": format!(
+            "{}/{}/$metadata#roleManagement/directory/roleEligibilityScheduleRequests/$entity",
+            ctx.base_url, request.version
+        ),
+        "id": Uuid::new_v4().to_string(),
+        "status": status,
+        "createdDateTime": stamp,
+        "completedDateTime": if status == "Provisioned" { json!(stamp) } else { Value::Null },
+        "approvalId": null,
+        "customData": null,
+        "action": action,
+        "principalId": principal.to_string(),
+        "roleDefinitionId": role_definition.to_string(),
+        "directoryScopeId": directory_scope_id,
+        "appScopeId": null,
+        "isValidationOnly": false,
+        "targetScheduleId": schedule.as_ref().map(|s| s["id"].clone()),
+        "justification": body.get("justification").cloned().unwrap_or(Value::Null),
+        "scheduleInfo": schedule.as_ref().map(|s| s["scheduleInfo"].clone()),
+        "createdBy": {
+            "application": {"displayName": null, "id": tenant.client_app_id.to_string()},
+            "device": null,
+            "user": null,
+        },
+        "ticketInfo": {"ticketNumber": null, "ticketSystem": null},
+    });
+    Ok(GraphReply::created(rendered))
 }
