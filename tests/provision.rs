@@ -676,3 +676,79 @@ async fn the_one_shot_flags_grant_and_revoke_through_the_binary() {
         )
     });
 }
+
+/// Directory role eligibility (PIM): requested with `adminAssign`, requested again (already
+/// there), a poll finds the store in line, removed with `adminRemove`, removed again (already
+/// gone); a tenant without P2 is a licence error naming the entitlement, with a request id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn directory_role_eligibility_is_requested_and_removed_idempotently() {
+    let h = Harness::start(TenantSpec::with_users(60)).await;
+    let (worker, _) = synced_worker(&h, "eligibility").await;
+    let p = provisioner(&worker, true).await;
+    let role = h.control().with_tenant(|t| {
+        *t.directory_role_definitions
+            .keys()
+            .next()
+            .expect("a role definition")
+    });
+    let principal = free_users(&h, 1)[0];
+    let entitlement = format!("directory_role:{role}:eligible");
+    let grant = format!("{entitlement}:user:{principal}");
+    assert_eq!(
+        p.grant(&entitlement, &user(principal))
+            .await
+            .expect("grant"),
+        GrantOutcome::Granted
+    );
+    assert_eq!(
+        p.grant(&entitlement, &user(principal))
+            .await
+            .expect("again"),
+        GrantOutcome::AlreadyExists
+    );
+    assert!(has_grant(&worker, &grant));
+    h.control().with_tenant(|t| {
+        assert!(
+            t.directory_role_eligibilities
+                .values()
+                .any(|e| e.principal_id == principal && e.role_definition_id == role)
+        );
+    });
+    let round = worker.round(RoundKind::Poll).await;
+    assert!(round.failed.is_empty(), "{:?}", round.failed);
+    assert_eq!(round.records_changed, Some(0), "the poll changed records");
+
+    assert_eq!(
+        p.revoke(&grant).await.expect("revoke"),
+        RevokeOutcome::Revoked
+    );
+    assert_eq!(
+        p.revoke(&grant).await.expect("again"),
+        RevokeOutcome::AlreadyRevoked
+    );
+    assert!(!has_grant(&worker, &grant));
+    let round = worker.round(RoundKind::Poll).await;
+    assert_eq!(round.records_changed, Some(0), "the poll changed records");
+
+    h.control().set_p2_license(false);
+    let error = p
+        .grant(&entitlement, &user(principal))
+        .await
+        .expect_err("no P2");
+    let ProvisionError::LicenseRequired(rejection) = &error else {
+        panic!("expected LicenseRequired, got {error:?}");
+    };
+    assert!(rejection.request_id.is_some(), "{error}");
+    let text = error.to_string();
+    assert!(
+        text.contains(&entitlement) && text.contains(&principal.to_string()),
+        "{text}"
+    );
+    h.control().with_tenant(|t| {
+        assert!(
+            t.directory_role_eligibilities
+                .values()
+                .all(|e| e.principal_id != principal)
+        );
+    });
+}

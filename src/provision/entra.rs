@@ -7,6 +7,7 @@
 //! | enterprise application `owners` | `POST /servicePrincipals/{id}/owners/$ref`, 204 (serviceprincipal-post-owners.md) | `DELETE /servicePrincipals/{id}/owners/{id}/$ref`, 204 |
 //! | enterprise application `assignment:<appRoleId>` | `POST /servicePrincipals/{id}/appRoleAssignedTo` with `{principalId, resourceId, appRoleId}`, 201 with the assignment (serviceprincipal-post-approleassignedto.md) | `DELETE /servicePrincipals/{id}/appRoleAssignedTo/{assignmentId}`, 204, for each assignment of that role to that principal (never another principal's) |
 //! | directory role `assigned` | `POST /roleManagement/directory/roleAssignments` with `{roleDefinitionId, principalId, directoryScopeId: "/"}`, 201 (rbacapplication-post-roleassignments.md) | `DELETE /roleManagement/directory/roleAssignments/{id}`, 204, for each of the principal's assignments of the role, whatever their scope (the grant stands for all of them) |
+//! | directory role `eligible` (PIM, P2) | `POST /roleManagement/directory/roleEligibilityScheduleRequests` with `action` `adminAssign`, `directoryScopeId` `/`, no expiration, 201 (rbacapplication-post-roleeligibilityschedulerequests.md) | the same with `action` `adminRemove`, for each of the principal's eligibilities of the role at its own scope |
 //!
 //! Idempotency. A `$ref` that already exists is Graph's 400 "One or more added object
 //! references already exist for the following modified properties: 'members'."; an app role
@@ -15,9 +16,11 @@
 //! values is present in the directory." (Graph's directory error for a conflicting object; the
 //! API page documents no duplicate answer). Each reads as "already granted". A 404 on a DELETE
 //! is "already revoked". Which assignments to delete comes from the store; none there is also
-//! "already revoked".
+//! "already revoked". A PIM request for an eligibility that exists is 400 `RoleAssignmentExists`
+//! ("already granted"); removing one that does not, 400 `RoleAssignmentDoesNotExist` ("already
+//! revoked"); a tenant without P2 answers `AadPremiumLicenseRequired`.
 //!
-//! PIM eligibility (`eligible`, `eligible_members`, `eligible_owners`) is refused with a clear
+//! PIM for Groups eligibility (`eligible_members`, `eligible_owners`) is refused with a clear
 //! error: its schedule requests are not built yet.
 
 use reqwest::Method;
@@ -78,7 +81,6 @@ fn relationship(
 /// The error for a slug whose writes are not built (PIM eligibility).
 fn unbuilt(request: &Request<'_>) -> ProvisionError {
     let what = match request.target.slug {
-        Slug::Eligible => "directory role eligibility (PIM)",
         Slug::EligibleMembers | Slug::EligibleOwners => "PIM for Groups eligibility",
         Slug::AzureEligible(_) => "Azure PIM eligibility",
         _ => "this entitlement",
@@ -91,6 +93,7 @@ pub(super) async fn grant(request: &Request<'_>) -> Result<Applied<GrantOutcome>
         Slug::Members | Slug::Owners => grant_link(request).await,
         Slug::AppRole(role) => grant_app_role(request, role).await,
         Slug::Assigned => grant_directory_role(request).await,
+        Slug::Eligible => grant_directory_eligibility(request).await,
         _ => Err(unbuilt(request)),
     }
 }
@@ -125,6 +128,7 @@ pub(super) async fn revoke(
             )
             .await
         }
+        Slug::Eligible => revoke_directory_eligibility(request).await,
         _ => Err(unbuilt(request)),
     }
 }
@@ -287,6 +291,104 @@ fn created(
         outcome: GrantOutcome::Granted,
         changes,
     })
+}
+
+const ELIGIBILITY_REQUESTS: &str = "/v1.0/roleManagement/directory/roleEligibilityScheduleRequests";
+
+/// Whether a PIM request failed with this error code.
+fn has_code(error: &ApiError, wanted: &str) -> bool {
+    matches!(error, ApiError::Other { code, .. } if code.eq_ignore_ascii_case(wanted))
+}
+
+async fn grant_directory_eligibility(
+    request: &Request<'_>,
+) -> Result<Applied<GrantOutcome>, ProvisionError> {
+    // RFC 3339 formatting fails only for years past 9999.
+    let start = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let body = json!({
+        "action": "adminAssign",
+        "justification": "Granted through baton-azure-delta",
+        "roleDefinitionId": request.target.object,
+        "directoryScopeId": "/",
+        "principalId": request.principal.id,
+        "scheduleInfo": {"startDateTime": start, "expiration": {"type": "noExpiration"}},
+    });
+    let written = match request
+        .client
+        .write(Api::Graph, Method::POST, ELIGIBILITY_REQUESTS, Some(&body))
+        .await
+    {
+        Ok(written) => written.body,
+        Err(failure) if has_code(&failure.error, "RoleAssignmentExists") => {
+            return Ok(Applied {
+                outcome: GrantOutcome::AlreadyExists,
+                changes: Vec::new(),
+            });
+        }
+        Err(failure) => return Err(request.rejected(failure)),
+    };
+    // The schedule the request created, in the shape the eligibility feed lists it.
+    let changes = match written.get("targetScheduleId").and_then(Value::as_str) {
+        Some(schedule) => vec![Change::Upsert {
+            key: ItemKey::new(Collection::DirectoryRoleEligibility, schedule),
+            value: json!({
+                "id": schedule,
+                "principalId": written["principalId"],
+                "roleDefinitionId": written["roleDefinitionId"],
+                "directoryScopeId": written["directoryScopeId"],
+                "appScopeId": written["appScopeId"],
+                "memberType": "Direct",
+                "scheduleInfo": written["scheduleInfo"],
+                "status": written["status"],
+            }),
+        }],
+        None => Vec::new(),
+    };
+    Ok(Applied {
+        outcome: GrantOutcome::Granted,
+        changes,
+    })
+}
+
+/// An `adminRemove` request for each stored eligibility of the principal for the role, at its
+/// own directory scope; `RoleAssignmentDoesNotExist` means that one was gone already.
+async fn revoke_directory_eligibility(
+    request: &Request<'_>,
+) -> Result<Applied<RevokeOutcome>, ProvisionError> {
+    let role = &request.target.object;
+    let schedules = stored_assignments(request, Collection::DirectoryRoleEligibility, |v| {
+        field_is(v, "roleDefinitionId", role)
+    })?;
+    let mut outcome = RevokeOutcome::AlreadyRevoked;
+    let mut changes = Vec::new();
+    for schedule in schedules {
+        let key = ItemKey::new(Collection::DirectoryRoleEligibility, schedule.as_str());
+        let scope = request
+            .store
+            .item(&key)
+            .map_err(ProvisionError::Store)?
+            .and_then(|v| v.get("directoryScopeId")?.as_str().map(str::to_string))
+            .unwrap_or_else(|| "/".to_string());
+        let body = json!({
+            "action": "adminRemove",
+            "roleDefinitionId": role,
+            "directoryScopeId": scope,
+            "principalId": request.principal.id,
+        });
+        match request
+            .client
+            .write(Api::Graph, Method::POST, ELIGIBILITY_REQUESTS, Some(&body))
+            .await
+        {
+            Ok(_) => outcome = RevokeOutcome::Revoked,
+            Err(failure) if has_code(&failure.error, "RoleAssignmentDoesNotExist") => {}
+            Err(failure) => return Err(request.rejected(failure)),
+        }
+        changes.push(Change::Remove { key });
+    }
+    Ok(Applied { outcome, changes })
 }
 
 fn field_is(value: &Value, field: &str, wanted: &str) -> bool {
