@@ -347,6 +347,15 @@ pub fn route(ctx: &GraphContext, request: &GraphRequest) -> Result<GraphReply, G
             ],
         ) => writes::directory_role_eligibility_request(ctx, request),
         (
+            "POST",
+            [
+                "identityGovernance",
+                "privilegedAccess",
+                "group",
+                "eligibilityScheduleRequests",
+            ],
+        ) => writes::group_eligibility_request(ctx, request),
+        (
             "GET",
             [
                 "identityGovernance",
