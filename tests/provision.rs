@@ -587,8 +587,16 @@ async fn disabled_provisioning_and_unknown_ids_are_refused() {
     }
     let error = p.revoke("not-a-grant").await.expect_err("malformed");
     assert!(matches!(error, ProvisionError::UnknownId(_)), "{error:?}");
+    let azure_eligible = worker
+        .decoded()
+        .into_iter()
+        .find_map(|r| match r {
+            Record::Entitlement(e) if e.id.contains(":eligible:") => Some(e.id),
+            _ => None,
+        })
+        .expect("an Azure eligibility entitlement");
     let error = p
-        .grant(&format!("group:{group}:eligible_members"), &user(principal))
+        .grant(&azure_eligible, &user(principal))
         .await
         .expect_err("not built");
     assert!(
@@ -751,4 +759,84 @@ async fn directory_role_eligibility_is_requested_and_removed_idempotently() {
                 .all(|e| e.principal_id != principal)
         );
     });
+}
+
+/// PIM for Groups: eligible membership and ownership requested, requested again, a poll finds
+/// the store in line, removed, removed again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_eligibility_is_requested_and_removed_idempotently() {
+    let h = Harness::start(TenantSpec::with_users(60)).await;
+    let (worker, _) = synced_worker(&h, "group-eligibility").await;
+    let p = provisioner(&worker, true).await;
+    // A group PIM can manage: cloud-only, not dynamic.
+    let group = h.control().with_tenant(|t| {
+        t.groups
+            .values()
+            .find(|g| {
+                g.deleted.is_none()
+                    && !g.on_premises_sync_enabled
+                    && !g.group_types.iter().any(|k| k == "DynamicMembership")
+            })
+            .expect("a PIM-capable group")
+            .id
+    });
+    let users = free_users(&h, 2);
+    let grants: Vec<(String, Uuid)> = ["eligible_members", "eligible_owners"]
+        .iter()
+        .zip(&users)
+        .map(|(slug, u)| (format!("group:{group}:{slug}"), *u))
+        .collect();
+    for (entitlement, principal) in &grants {
+        assert_eq!(
+            p.grant(entitlement, &user(*principal))
+                .await
+                .expect("grant"),
+            GrantOutcome::Granted
+        );
+        assert_eq!(
+            p.grant(entitlement, &user(*principal))
+                .await
+                .expect("again"),
+            GrantOutcome::AlreadyExists
+        );
+        assert!(has_grant(
+            &worker,
+            &format!("{entitlement}:user:{principal}")
+        ));
+    }
+    h.control().with_tenant(|t| {
+        let held: Vec<(Uuid, &str)> = t
+            .group_eligibilities
+            .values()
+            .filter(|e| e.group_id == group)
+            .map(|e| (e.principal_id, e.access.as_str()))
+            .collect();
+        assert!(held.contains(&(users[0], "member")), "{held:?}");
+        assert!(held.contains(&(users[1], "owner")), "{held:?}");
+    });
+    let round = worker.round(RoundKind::Poll).await;
+    assert!(round.failed.is_empty(), "{:?}", round.failed);
+    assert_eq!(round.records_changed, Some(0), "the poll changed records");
+
+    for (entitlement, principal) in &grants {
+        let grant = format!("{entitlement}:user:{principal}");
+        assert_eq!(
+            p.revoke(&grant).await.expect("revoke"),
+            RevokeOutcome::Revoked
+        );
+        assert_eq!(
+            p.revoke(&grant).await.expect("again"),
+            RevokeOutcome::AlreadyRevoked
+        );
+        assert!(!has_grant(&worker, &grant));
+    }
+    h.control().with_tenant(|t| {
+        assert!(
+            t.group_eligibilities
+                .values()
+                .all(|e| e.group_id != group || !users.contains(&e.principal_id))
+        );
+    });
+    let round = worker.round(RoundKind::Poll).await;
+    assert_eq!(round.records_changed, Some(0), "the poll changed records");
 }

@@ -8,6 +8,7 @@
 //! | enterprise application `assignment:<appRoleId>` | `POST /servicePrincipals/{id}/appRoleAssignedTo` with `{principalId, resourceId, appRoleId}`, 201 with the assignment (serviceprincipal-post-approleassignedto.md) | `DELETE /servicePrincipals/{id}/appRoleAssignedTo/{assignmentId}`, 204, for each assignment of that role to that principal (never another principal's) |
 //! | directory role `assigned` | `POST /roleManagement/directory/roleAssignments` with `{roleDefinitionId, principalId, directoryScopeId: "/"}`, 201 (rbacapplication-post-roleassignments.md) | `DELETE /roleManagement/directory/roleAssignments/{id}`, 204, for each of the principal's assignments of the role, whatever their scope (the grant stands for all of them) |
 //! | directory role `eligible` (PIM, P2) | `POST /roleManagement/directory/roleEligibilityScheduleRequests` with `action` `adminAssign`, `directoryScopeId` `/`, no expiration, 201 (rbacapplication-post-roleeligibilityschedulerequests.md) | the same with `action` `adminRemove`, for each of the principal's eligibilities of the role at its own scope |
+//! | group `eligible_members` / `eligible_owners` (PIM for Groups, P2) | `POST /identityGovernance/privilegedAccess/group/eligibilityScheduleRequests` with `accessId` `member` / `owner`, `action` `adminAssign`, 201 (privilegedaccessgroup-post-eligibilityschedulerequests.md) | the same with `action` `adminRemove` |
 //!
 //! Idempotency. A `$ref` that already exists is Graph's 400 "One or more added object
 //! references already exist for the following modified properties: 'members'."; an app role
@@ -19,9 +20,6 @@
 //! "already revoked". A PIM request for an eligibility that exists is 400 `RoleAssignmentExists`
 //! ("already granted"); removing one that does not, 400 `RoleAssignmentDoesNotExist` ("already
 //! revoked"); a tenant without P2 answers `AadPremiumLicenseRequired`.
-//!
-//! PIM for Groups eligibility (`eligible_members`, `eligible_owners`) is refused with a clear
-//! error: its schedule requests are not built yet.
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -81,7 +79,6 @@ fn relationship(
 /// The error for a slug whose writes are not built (PIM eligibility).
 fn unbuilt(request: &Request<'_>) -> ProvisionError {
     let what = match request.target.slug {
-        Slug::EligibleMembers | Slug::EligibleOwners => "PIM for Groups eligibility",
         Slug::AzureEligible(_) => "Azure PIM eligibility",
         _ => "this entitlement",
     };
@@ -93,7 +90,9 @@ pub(super) async fn grant(request: &Request<'_>) -> Result<Applied<GrantOutcome>
         Slug::Members | Slug::Owners => grant_link(request).await,
         Slug::AppRole(role) => grant_app_role(request, role).await,
         Slug::Assigned => grant_directory_role(request).await,
-        Slug::Eligible => grant_directory_eligibility(request).await,
+        Slug::Eligible | Slug::EligibleMembers | Slug::EligibleOwners => {
+            grant_eligibility(request).await
+        }
         _ => Err(unbuilt(request)),
     }
 }
@@ -128,7 +127,9 @@ pub(super) async fn revoke(
             )
             .await
         }
-        Slug::Eligible => revoke_directory_eligibility(request).await,
+        Slug::Eligible | Slug::EligibleMembers | Slug::EligibleOwners => {
+            revoke_eligibility(request).await
+        }
         _ => Err(unbuilt(request)),
     }
 }
@@ -293,31 +294,79 @@ fn created(
     })
 }
 
-const ELIGIBILITY_REQUESTS: &str = "/v1.0/roleManagement/directory/roleEligibilityScheduleRequests";
+/// A PIM eligibility the request's principal can be given: where its requests go, the fields
+/// that name its target, and where (and under which fields) the store keeps its schedules.
+struct Eligibility {
+    requests: &'static str,
+    /// The request's target fields besides `principalId` and `action`.
+    target: Value,
+    collection: Collection,
+    /// The schedule fields the eligibility feed lists, copied from the request's answer.
+    listed: &'static [&'static str],
+}
+
+fn eligibility(request: &Request<'_>) -> Result<Eligibility, ProvisionError> {
+    let object = &request.target.object;
+    let group_access = |access: &str| Eligibility {
+        requests: "/v1.0/identityGovernance/privilegedAccess/group/eligibilityScheduleRequests",
+        target: json!({ "groupId": object, "accessId": access }),
+        collection: Collection::GroupEligibility,
+        listed: &["groupId", "accessId", "scheduleInfo", "status"],
+    };
+    match &request.target.slug {
+        Slug::Eligible => Ok(Eligibility {
+            requests: "/v1.0/roleManagement/directory/roleEligibilityScheduleRequests",
+            target: json!({ "roleDefinitionId": object, "directoryScopeId": "/" }),
+            collection: Collection::DirectoryRoleEligibility,
+            listed: &[
+                "roleDefinitionId",
+                "directoryScopeId",
+                "appScopeId",
+                "scheduleInfo",
+                "status",
+            ],
+        }),
+        Slug::EligibleMembers => Ok(group_access("member")),
+        Slug::EligibleOwners => Ok(group_access("owner")),
+        _ => Err(unbuilt(request)),
+    }
+}
 
 /// Whether a PIM request failed with this error code.
 fn has_code(error: &ApiError, wanted: &str) -> bool {
     matches!(error, ApiError::Other { code, .. } if code.eq_ignore_ascii_case(wanted))
 }
 
-async fn grant_directory_eligibility(
-    request: &Request<'_>,
-) -> Result<Applied<GrantOutcome>, ProvisionError> {
+/// The request body: the target fields, the principal, the action, and `extra`.
+fn pim_body(kind: &Eligibility, principal: &str, action: &str, extra: Value) -> Value {
+    let mut body = kind.target.clone();
+    if let (Value::Object(body), Value::Object(extra)) = (&mut body, extra) {
+        body.insert("principalId".into(), json!(principal));
+        body.insert("action".into(), json!(action));
+        body.extend(extra);
+    }
+    body
+}
+
+/// `adminAssign`, tenant-wide for a directory role, without expiration.
+async fn grant_eligibility(request: &Request<'_>) -> Result<Applied<GrantOutcome>, ProvisionError> {
+    let kind = eligibility(request)?;
     // RFC 3339 formatting fails only for years past 9999.
     let start = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
-    let body = json!({
-        "action": "adminAssign",
-        "justification": "Granted through baton-azure-delta",
-        "roleDefinitionId": request.target.object,
-        "directoryScopeId": "/",
-        "principalId": request.principal.id,
-        "scheduleInfo": {"startDateTime": start, "expiration": {"type": "noExpiration"}},
-    });
+    let body = pim_body(
+        &kind,
+        &request.principal.id,
+        "adminAssign",
+        json!({
+            "justification": "Granted through baton-azure-delta",
+            "scheduleInfo": {"startDateTime": start, "expiration": {"type": "noExpiration"}},
+        }),
+    );
     let written = match request
         .client
-        .write(Api::Graph, Method::POST, ELIGIBILITY_REQUESTS, Some(&body))
+        .write(Api::Graph, Method::POST, kind.requests, Some(&body))
         .await
     {
         Ok(written) => written.body,
@@ -331,19 +380,22 @@ async fn grant_directory_eligibility(
     };
     // The schedule the request created, in the shape the eligibility feed lists it.
     let changes = match written.get("targetScheduleId").and_then(Value::as_str) {
-        Some(schedule) => vec![Change::Upsert {
-            key: ItemKey::new(Collection::DirectoryRoleEligibility, schedule),
-            value: json!({
+        Some(schedule) => {
+            let mut item = json!({
                 "id": schedule,
-                "principalId": written["principalId"],
-                "roleDefinitionId": written["roleDefinitionId"],
-                "directoryScopeId": written["directoryScopeId"],
-                "appScopeId": written["appScopeId"],
+                "principalId": request.principal.id,
                 "memberType": "Direct",
-                "scheduleInfo": written["scheduleInfo"],
-                "status": written["status"],
-            }),
-        }],
+            });
+            if let Value::Object(item) = &mut item {
+                for field in kind.listed {
+                    item.insert((*field).into(), written[*field].clone());
+                }
+            }
+            vec![Change::Upsert {
+                key: ItemKey::new(kind.collection, schedule),
+                value: item,
+            }]
+        }
         None => Vec::new(),
     };
     Ok(Applied {
@@ -352,34 +404,42 @@ async fn grant_directory_eligibility(
     })
 }
 
-/// An `adminRemove` request for each stored eligibility of the principal for the role, at its
-/// own directory scope; `RoleAssignmentDoesNotExist` means that one was gone already.
-async fn revoke_directory_eligibility(
+/// An `adminRemove` request for each stored schedule of this eligibility (a directory role's
+/// at its own scope); `RoleAssignmentDoesNotExist` means that one was gone already.
+async fn revoke_eligibility(
     request: &Request<'_>,
 ) -> Result<Applied<RevokeOutcome>, ProvisionError> {
-    let role = &request.target.object;
-    let schedules = stored_assignments(request, Collection::DirectoryRoleEligibility, |v| {
-        field_is(v, "roleDefinitionId", role)
-    })?;
+    let kind = eligibility(request)?;
+    let same_target = |v: &Value| {
+        kind.target.as_object().is_some_and(|target| {
+            target
+                .iter()
+                .all(|(field, wanted)| match (field.as_str(), wanted.as_str()) {
+                    // Every scope of the role: the grant stands for all of them.
+                    ("directoryScopeId", _) => true,
+                    (_, Some(wanted)) => field_is(v, field, wanted),
+                    _ => false,
+                })
+        })
+    };
+    let schedules = stored_assignments(request, kind.collection, same_target)?;
     let mut outcome = RevokeOutcome::AlreadyRevoked;
     let mut changes = Vec::new();
     for schedule in schedules {
-        let key = ItemKey::new(Collection::DirectoryRoleEligibility, schedule.as_str());
+        let key = ItemKey::new(kind.collection, schedule.as_str());
         let scope = request
             .store
             .item(&key)
             .map_err(ProvisionError::Store)?
-            .and_then(|v| v.get("directoryScopeId")?.as_str().map(str::to_string))
-            .unwrap_or_else(|| "/".to_string());
-        let body = json!({
-            "action": "adminRemove",
-            "roleDefinitionId": role,
-            "directoryScopeId": scope,
-            "principalId": request.principal.id,
-        });
+            .and_then(|v| v.get("directoryScopeId").cloned());
+        let extra = match scope {
+            Some(scope) => json!({ "directoryScopeId": scope }),
+            None => json!({}),
+        };
+        let body = pim_body(&kind, &request.principal.id, "adminRemove", extra);
         match request
             .client
-            .write(Api::Graph, Method::POST, ELIGIBILITY_REQUESTS, Some(&body))
+            .write(Api::Graph, Method::POST, kind.requests, Some(&body))
             .await
         {
             Ok(_) => outcome = RevokeOutcome::Revoked,
