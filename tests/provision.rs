@@ -537,7 +537,7 @@ fn cloud_group_other_than(h: &Harness, not: Uuid) -> Uuid {
 }
 
 /// Without `--provisioning` every grant and revoke is refused before anything is sent; ids the
-/// store does not know are clear errors; PIM eligibility says it is not built.
+/// store does not know are clear errors.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disabled_provisioning_and_unknown_ids_are_refused() {
     let h = Harness::start(TenantSpec::with_users(60)).await;
@@ -587,22 +587,6 @@ async fn disabled_provisioning_and_unknown_ids_are_refused() {
     }
     let error = p.revoke("not-a-grant").await.expect_err("malformed");
     assert!(matches!(error, ProvisionError::UnknownId(_)), "{error:?}");
-    let azure_eligible = worker
-        .decoded()
-        .into_iter()
-        .find_map(|r| match r {
-            Record::Entitlement(e) if e.id.contains(":eligible:") => Some(e.id),
-            _ => None,
-        })
-        .expect("an Azure eligibility entitlement");
-    let error = p
-        .grant(&azure_eligible, &user(principal))
-        .await
-        .expect_err("not built");
-    assert!(
-        matches!(error, ProvisionError::NotProvisionable { .. }),
-        "{error:?}"
-    );
 }
 
 /// The binary's one-shots: refused without `--provisioning` (exit 1), a grant and its repeat
@@ -839,4 +823,142 @@ async fn group_eligibility_is_requested_and_removed_idempotently() {
     });
     let round = worker.round(RoundKind::Poll).await;
     assert_eq!(round.records_changed, Some(0), "the poll changed records");
+}
+
+/// Azure PIM eligibility at a subscription and a resource group: requested (`AdminAssign`),
+/// requested again (already there), a poll finds the store in line, removed (`AdminRemove`),
+/// removed again (already gone); the holder's eligibility at the same scope stays; without P2
+/// a licence error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn azure_eligibility_is_requested_and_removed_idempotently() {
+    let h = Harness::start(TenantSpec::with_users(60)).await;
+    let (holder, role, scopes) = h.control().with_tenant(|t| {
+        let holder = t
+            .groups
+            .values()
+            .find(|g| g.deleted.is_none() && g.security_enabled && !g.on_premises_sync_enabled)
+            .expect("a group")
+            .id;
+        let role = t
+            .role_definitions
+            .values()
+            .find(|r| r.assignable_scopes.iter().any(|s| s == "/"))
+            .expect("a built-in role")
+            .id;
+        let sub = *t.subscriptions.keys().next().expect("a subscription");
+        let rg = t
+            .resource_groups
+            .values()
+            .find(|g| g.subscription == sub)
+            .expect("a resource group");
+        let scopes = vec![
+            ("subscription", subscription_scope(sub)),
+            ("resource_group", resource_group_scope(sub, &rg.name)),
+        ];
+        (holder, role, scopes)
+    });
+    for (i, (_, scope)) in scopes.iter().enumerate() {
+        h.control()
+            .apply(TenantChange::AddRoleEligibility {
+                name: Uuid::from_u128(0xe1e1_0000 + i as u128),
+                scope: scope.clone(),
+                role_definition: role,
+                principal: holder,
+                principal_type: ArmPrincipalType::Group,
+            })
+            .expect("eligibility");
+    }
+    let (worker, _) = synced_worker(&h, "azure-eligibility").await;
+    let p = provisioner(&worker, true).await;
+    let suffix = format!(":eligible:{role}:group:{holder}");
+    let held: Vec<String> = worker
+        .decoded()
+        .into_iter()
+        .filter_map(|r| match r {
+            Record::Grant(g) => g.id.strip_suffix(&suffix).map(str::to_string),
+            _ => None,
+        })
+        .collect();
+    let principal = free_users(&h, 1)[0];
+    for (kind, scope) in &scopes {
+        let resource = held
+            .iter()
+            .find(|e| e.starts_with(&format!("{kind}:")))
+            .unwrap_or_else(|| panic!("no eligibility entitlement at {scope}: {held:?}"));
+        let entitlement = format!("{resource}:eligible:{role}");
+        let grant = format!("{entitlement}:user:{principal}");
+        assert_eq!(
+            p.grant(&entitlement, &user(principal))
+                .await
+                .expect("grant"),
+            GrantOutcome::Granted,
+            "{kind}"
+        );
+        assert_eq!(
+            p.grant(&entitlement, &user(principal))
+                .await
+                .expect("again"),
+            GrantOutcome::AlreadyExists,
+            "{kind}"
+        );
+        assert!(has_grant(&worker, &grant), "{grant} not in the store");
+        h.control()
+            .advance_clock(std::time::Duration::from_secs(10 * 60));
+        let round = worker.round(RoundKind::Poll).await;
+        assert!(round.failed.is_empty(), "{:?}", round.failed);
+        assert_eq!(
+            round.records_changed,
+            Some(0),
+            "{kind}: the poll changed records"
+        );
+
+        assert_eq!(
+            p.revoke(&grant).await.expect("revoke"),
+            RevokeOutcome::Revoked,
+            "{kind}"
+        );
+        assert_eq!(
+            p.revoke(&grant).await.expect("again"),
+            RevokeOutcome::AlreadyRevoked,
+            "{kind}"
+        );
+        assert!(!has_grant(&worker, &grant), "{grant} left in the store");
+        h.control()
+            .advance_clock(std::time::Duration::from_secs(10 * 60));
+        let round = worker.round(RoundKind::Poll).await;
+        assert_eq!(
+            round.records_changed,
+            Some(0),
+            "{kind}: the poll changed records"
+        );
+    }
+    h.control().with_tenant(|t| {
+        let eligibilities: Vec<Uuid> = t
+            .role_eligibilities
+            .values()
+            .map(|e| e.principal_id)
+            .collect();
+        assert!(!eligibilities.contains(&principal));
+        assert_eq!(
+            eligibilities.iter().filter(|p| **p == holder).count(),
+            scopes.len(),
+            "the holder's eligibility was touched"
+        );
+    });
+
+    h.control().set_p2_license(false);
+    let entitlement = format!(
+        "{}:eligible:{role}",
+        held.iter()
+            .find(|e| e.starts_with("subscription:"))
+            .expect("a subscription eligibility")
+    );
+    let error = p
+        .grant(&entitlement, &user(principal))
+        .await
+        .expect_err("no P2");
+    assert!(
+        matches!(error, ProvisionError::LicenseRequired(_)),
+        "{error:?}"
+    );
 }

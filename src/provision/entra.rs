@@ -52,10 +52,12 @@ fn already_exists(error: &ApiError) -> bool {
     }
 }
 
-fn not_provisionable(request: &Request<'_>, what: &str) -> ProvisionError {
+/// The error for an entitlement no Graph write of this module grants (the store emits none
+/// such, so only a mismatched type and slug gets here).
+fn unbuilt(request: &Request<'_>) -> ProvisionError {
     ProvisionError::NotProvisionable {
         entitlement: request.entitlement.to_string(),
-        reason: format!("{what} is not provisioned by this build"),
+        reason: "no Graph write grants it".into(),
     }
 }
 
@@ -72,17 +74,8 @@ fn relationship(
             "owners",
             Collection::ServicePrincipalOwner,
         )),
-        _ => Err(not_provisionable(request, "this entitlement")),
+        _ => Err(unbuilt(request)),
     }
-}
-
-/// The error for a slug whose writes are not built (PIM eligibility).
-fn unbuilt(request: &Request<'_>) -> ProvisionError {
-    let what = match request.target.slug {
-        Slug::AzureEligible(_) => "Azure PIM eligibility",
-        _ => "this entitlement",
-    };
-    not_provisionable(request, what)
 }
 
 pub(super) async fn grant(request: &Request<'_>) -> Result<Applied<GrantOutcome>, ProvisionError> {

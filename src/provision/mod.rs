@@ -219,7 +219,7 @@ impl Provisioner {
         let (target, principal) = self.resolve(entitlement_id, principal)?;
         let request = self.request(Action::Grant, entitlement_id, &target, &principal);
         let applied = match &target.slug {
-            Slug::AzureRole(_) => arm::grant(&request).await?,
+            Slug::AzureRole(_) | Slug::AzureEligible(_) => arm::grant(&request).await?,
             _ => entra::grant(&request).await?,
         };
         self.record(Action::Grant, applied.changes).await?;
@@ -237,7 +237,7 @@ impl Provisioner {
         let (target, principal) = self.resolve(entitlement_id, &principal)?;
         let request = self.request(Action::Revoke, entitlement_id, &target, &principal);
         let applied = match &target.slug {
-            Slug::AzureRole(_) => arm::revoke(&request).await?,
+            Slug::AzureRole(_) | Slug::AzureEligible(_) => arm::revoke(&request).await?,
             _ => entra::revoke(&request).await?,
         };
         self.record(Action::Revoke, applied.changes).await?;
