@@ -1,11 +1,13 @@
 //! The command line: parses the arguments, layers and validates the configuration, sets up
-//! logging and a tokio runtime, and dispatches to `sync::commands`. `capabilities` and `config`
+//! logging and a tokio runtime, and dispatches to `sync::commands` (or, for baton's
+//! `--grant-entitlement` / `--revoke-grant` one-shots, to `provision`). `capabilities` and `config`
 //! are answered here, as baton connectors print them.
 //!
 //! Exit codes: 0 success, 1 a command failed, 2 bad usage or configuration (one message naming
 //! the key).
 
 mod capabilities;
+pub mod provision;
 mod schema;
 
 use std::path::PathBuf;
@@ -28,6 +30,9 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub one_shot: provision::OneShotArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -109,6 +114,22 @@ pub fn main() -> ExitCode {
         Ok(settings) => settings,
         Err(e) => return config_error(&e),
     };
+    if cli.one_shot.requested() {
+        if cli.command.is_some() {
+            eprintln!(
+                "error: --grant-entitlement and --revoke-grant run alone, without a subcommand"
+            );
+            return ExitCode::from(2);
+        }
+        return match Config::from_settings(&settings, Needs { credential: true }) {
+            Ok(config) => execute(
+                config.log,
+                "provisioning",
+                provision::run(&config, &cli.one_shot),
+            ),
+            Err(e) => config_error(&e),
+        };
+    }
     // Only `run` and `sync` talk to Microsoft; the others work on the store or the emulator.
     let needs = Needs {
         credential: matches!(command, Command::Run | Command::Sync),

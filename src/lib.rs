@@ -3,7 +3,8 @@
 //!
 //! Data flows top to bottom through these modules (docs/DESIGN.md):
 //! `azure` (talking to Microsoft) -> `feeds` (pages into changes) -> `store` (sled) ->
-//! `model` (projection into baton records) -> `c1z` (snapshot and diff files), driven by `sync`.
+//! `model` (projection into baton records) -> `c1z` (snapshot and diff files), driven by `sync`;
+//! `provision` writes grants and revokes back through `azure` and records them in `store`.
 
 pub mod azure;
 pub mod c1z;
@@ -14,5 +15,6 @@ pub mod handoff;
 pub mod item;
 pub mod logging;
 pub mod model;
+pub mod provision;
 pub mod store;
 pub mod sync;

@@ -16,7 +16,7 @@ fn capabilities_are_protojson_of_an_any() {
     );
     assert_eq!(
         caps["connectorCapabilities"],
-        serde_json::json!(["CAPABILITY_SYNC"])
+        serde_json::json!(["CAPABILITY_SYNC", "CAPABILITY_PROVISION"])
     );
     let per_type = caps["resourceTypeCapabilities"].as_array().unwrap();
     let ids: Vec<&str> = per_type
@@ -41,7 +41,17 @@ fn capabilities_are_protojson_of_an_any() {
         assert!(ids.contains(&expected), "{expected} missing from {ids:?}");
     }
     for t in per_type {
-        assert_eq!(t["capabilities"], serde_json::json!(["CAPABILITY_SYNC"]));
+        // Users, managed identities and role definitions hold no entitlement to grant.
+        let provisioned = !matches!(
+            t["resourceType"]["id"].as_str(),
+            Some("user" | "managed_identity" | "role")
+        );
+        let expected = if provisioned {
+            serde_json::json!(["CAPABILITY_SYNC", "CAPABILITY_PROVISION"])
+        } else {
+            serde_json::json!(["CAPABILITY_SYNC"])
+        };
+        assert_eq!(t["capabilities"], expected, "{t}");
         let traits = t["resourceType"]["traits"].as_array().unwrap();
         assert!(traits[0].as_str().unwrap().starts_with("TRAIT_"), "{t}");
     }

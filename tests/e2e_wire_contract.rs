@@ -4,9 +4,9 @@
 
 mod support;
 
+use baton_azure_delta::sync::engine::RoundKind;
 use emulator::tenant::ArmPrincipalType;
 use emulator::{TenantChange, TenantSpec, WireBehaviours};
-use baton_azure_delta::sync::engine::RoundKind;
 use std::time::Duration;
 
 use support::*;

@@ -5,7 +5,7 @@
 //! [`AzureClient`] is the whole surface the feeds and the engine use. Submodules:
 //! `config` (endpoints, credential, limits), `auth` (tokens), `pipeline` (send + retry),
 //! `budget` (token bucket and throttle gate), `response` (status and error-body classification),
-//! `counters`, `graph`, `arm`, `secret`, `error`.
+//! `counters`, `graph`, `arm`, `write` (provisioning writes), `secret`, `error`.
 
 mod arm;
 mod auth;
@@ -17,6 +17,7 @@ mod graph;
 mod pipeline;
 mod response;
 mod secret;
+mod write;
 
 use std::fmt;
 use std::sync::Arc;
@@ -26,6 +27,7 @@ pub use counters::{Api, ApiCounters, Counters};
 pub use error::{ApiError, BatchRequest, BatchResponse};
 pub use graph::MAX_BATCH_REQUESTS;
 pub use secret::Secret;
+pub use write::{WriteError, Written};
 
 /// The client for Graph and ARM. Cheap to clone: clones share the pipeline, tokens, budgets
 /// and counters.
@@ -47,6 +49,11 @@ impl AzureClient {
     /// before any sync work starts.
     pub async fn check_credentials(&self) -> Result<(), ApiError> {
         self.pipeline.check_credentials().await
+    }
+
+    /// The root URL of `api` (Graph or ARM) this client talks to.
+    pub fn endpoint(&self, api: Api) -> &url::Url {
+        self.pipeline.base(api)
     }
 
     /// Requests, statuses, retries, throttling and Graph resource units so far.

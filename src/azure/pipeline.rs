@@ -68,9 +68,18 @@ enum Step {
 
 /// A successful answer.
 pub(crate) struct Reply {
+    pub(crate) status: u16,
     pub(crate) body: Value,
     /// `x-ms-resource-unit` of this answer, when Graph sent it.
     pub(crate) resource_units: Option<u64>,
+    /// Microsoft's id of this request ([`request_id`]), for support cases.
+    pub(crate) request_id: Option<String>,
+}
+
+/// A failed request with Microsoft's id of its last exchange, when the API sent one.
+pub(crate) struct Failure {
+    pub(crate) error: ApiError,
+    pub(crate) request_id: Option<String>,
 }
 
 impl Pipeline {
@@ -175,24 +184,49 @@ impl Pipeline {
     }
 
     pub(crate) async fn send(&self, call: Call<'_>) -> Result<Reply, ApiError> {
+        self.send_traced(call)
+            .await
+            .map_err(|failure| failure.error)
+    }
+
+    /// [`Pipeline::send`], keeping Microsoft's request id of the last exchange on failure too
+    /// (what a provisioning error must quote).
+    pub(crate) async fn send_traced(&self, call: Call<'_>) -> Result<Reply, Failure> {
+        let mut request_id = None;
+        let fail = |error: ApiError, request_id: &Option<String>| Failure {
+            error,
+            request_id: request_id.clone(),
+        };
         let lane = self.lane(call.api);
         let endpoint = endpoint_class(call.api, call.method.as_str(), call.url.path());
         let mut attempt: u32 = 1;
         let mut token_renewed = false;
         loop {
             let waited = lane.budget.acquire().await;
-            let token = self.auth.token(&lane.scope).await?;
+            let token = self
+                .auth
+                .token(&lane.scope)
+                .await
+                .map_err(|e| fail(e, &request_id))?;
             self.counters.attempt(call.api, &endpoint, waited);
             let started = Instant::now();
             let exchanged = {
-                let _slot = lane.slots.acquire().await.map_err(|_| ApiError::Other {
-                    status: None,
-                    code: "ClientClosed".into(),
-                    message: "the HTTP pipeline was shut down".into(),
+                let _slot = lane.slots.acquire().await.map_err(|_| {
+                    fail(
+                        ApiError::Other {
+                            status: None,
+                            code: "ClientClosed".into(),
+                            message: "the HTTP pipeline was shut down".into(),
+                        },
+                        &request_id,
+                    )
                 })?;
                 self.exchange(&call, &token.value).await
             };
             let elapsed_ms = started.elapsed().as_millis();
+            if let Ok((_, headers, _)) = &exchanged {
+                request_id = self::request_id(headers);
+            }
             match exchanged {
                 Ok((status, ..)) => {
                     tracing::debug!(api = %call.api, %endpoint, status, elapsed_ms, attempt, "azure request");
@@ -203,23 +237,28 @@ impl Pipeline {
             }
 
             match self.next_step(&call, &endpoint, attempt, exchanged) {
-                Step::Done(result) => return result,
+                Step::Done(result) => return result.map_err(|e| fail(e, &request_id)),
                 Step::RenewToken(error) => {
                     if token_renewed {
-                        return Err(error);
+                        return Err(fail(error, &request_id));
                     }
                     token_renewed = true;
-                    self.auth.renew(token.generation)?;
+                    self.auth
+                        .renew(token.generation)
+                        .map_err(|e| fail(e, &request_id))?;
                     self.counters.retry(call.api);
                     tracing::info!(api = %call.api, %endpoint, "401 from the API; renewing the token once");
                 }
                 Step::Retry { reason, delay } => {
                     if attempt >= self.retry.max_attempts {
-                        return Err(ApiError::Unavailable {
-                            message: format!(
-                                "{endpoint}: gave up after {attempt} attempts; last: {reason}"
-                            ),
-                        });
+                        return Err(fail(
+                            ApiError::Unavailable {
+                                message: format!(
+                                    "{endpoint}: gave up after {attempt} attempts; last: {reason}"
+                                ),
+                            },
+                            &request_id,
+                        ));
                     }
                     attempt += 1;
                     self.counters.retry(call.api);
@@ -267,8 +306,10 @@ impl Pipeline {
             Verdict::Success(body) => {
                 self.lane(call.api).budget.succeeded();
                 Step::Done(Ok(Reply {
+                    status,
                     body,
                     resource_units,
+                    request_id: request_id(&headers),
                 }))
             }
             Verdict::Failed(error) => Step::Done(Err(error)),
@@ -378,6 +419,15 @@ impl TransportFailure {
             never_sent: error.is_connect(),
         }
     }
+}
+
+/// Microsoft's id of one request: Graph's `request-id`, ARM's `x-ms-request-id` (Graph
+/// "Microsoft Graph error responses and resource types"; ARM "Request and response headers").
+fn request_id(headers: &HeaderMap) -> Option<String> {
+    ["request-id", "x-ms-request-id"]
+        .iter()
+        .find_map(|name| headers.get(*name)?.to_str().ok())
+        .map(str::to_owned)
 }
 
 fn resource_units(headers: &HeaderMap) -> Option<u64> {

@@ -253,6 +253,15 @@ pub struct ExternalResourceMatchId {
     pub id: String,
 }
 
+/// Annotation of a Grant answer: the principal already held the entitlement (an empty message;
+/// baton-sdk `proto/c1/connector/v2/annotation_grant.proto`).
+#[derive(Clone, PartialEq, Message)]
+pub struct GrantAlreadyExists {}
+
+/// Annotation of a Revoke answer: the grant was already gone (same file).
+#[derive(Clone, PartialEq, Message)]
+pub struct GrantAlreadyRevoked {}
+
 /// A message that knows its fully qualified protobuf name, so it can be wrapped in an `Any`.
 pub trait Named: Message {
     const FULL_NAME: &'static str;
@@ -280,6 +289,8 @@ named! {
     ExternalLink => "c1.connector.v2.ExternalLink",
     SkipEntitlementsAndGrants => "c1.connector.v2.SkipEntitlementsAndGrants",
     ExternalResourceMatchId => "c1.connector.v2.ExternalResourceMatchID",
+    GrantAlreadyExists => "c1.connector.v2.GrantAlreadyExists",
+    GrantAlreadyRevoked => "c1.connector.v2.GrantAlreadyRevoked",
 }
 
 /// Wraps an annotation in an `Any` with baton's type URL.

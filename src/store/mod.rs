@@ -382,6 +382,16 @@ impl Store {
         self.write(&writes)
     }
 
+    /// The records of one origin as the items stand now: what a snapshot would write for it.
+    /// Lets a caller look up one record by its origin without a whole snapshot (provisioning
+    /// resolves an entitlement or a principal this way).
+    pub fn project(&self, origin: &Origin) -> anyhow::Result<Vec<Record>> {
+        let stored = StoredItems::new(&self.items, &self.refs);
+        let records = projection::project(origin, &stored, &self.options);
+        stored.check()?;
+        Ok(records)
+    }
+
     pub fn for_each_record(
         &self,
         f: &mut dyn FnMut(Record) -> anyhow::Result<()>,

@@ -1,5 +1,5 @@
 //! `Microsoft.Authorization` at any scope: role definitions, role assignments (list, get, PUT,
-//! DELETE) and PIM role eligibility schedules and instances.
+//! DELETE), PIM role eligibility schedules and instances, and eligibility requests (PUT).
 //!
 //! Listing assignments at a scope follows ARM (Role Assignments - List For Scope): without a
 //! filter it returns assignments at, above and below the scope; `$filter=atScope()` returns
@@ -500,4 +500,142 @@ fn group_member_rows(tenant: &Tenant, e: &RoleEligibility) -> Vec<RoleEligibilit
             ..e.clone()
         })
         .collect()
+}
+
+/// `PUT {scope}/providers/Microsoft.Authorization/roleEligibilityScheduleRequests/{name}` with
+/// `{"properties": {"principalId", "roleDefinitionId", "requestType", "scheduleInfo"?,
+/// "justification"?}}` (RoleEligibilityScheduleRequests_Create, api-version 2020-10-01):
+/// `AdminAssign` makes the principal eligible at the scope, `AdminRemove` removes that
+/// eligibility, each as a `TenantChange`. 201 with the request (`status` `Provisioned` or
+/// `Revoked`, `targetRoleEligibilityScheduleId`); an eligibility that exists already is 400
+/// `RoleAssignmentExists`, one that does not, 400 `RoleAssignmentDoesNotExist`; without P2,
+/// `AadPremiumLicenseRequired`.
+pub fn put_eligibility_request(
+    ctx: &ArmContext,
+    request: &ArmRequest,
+    scope: &str,
+    name: &str,
+) -> Result<ArmReply, ArmError> {
+    use crate::changes::{TenantChange, apply_to};
+
+    let name = Uuid::parse_str(name).map_err(|_| {
+        ArmError::bad_request(
+            "InvalidRoleEligibilityScheduleRequestId",
+            format!("The request ID '{name}' is not valid. It must be a GUID."),
+        )
+    })?;
+    let body: Value = serde_json::from_slice(&request.body).map_err(|e| {
+        ArmError::bad_request(
+            "InvalidRequestContent",
+            format!("The request content was invalid and could not be deserialized: {e}."),
+        )
+    })?;
+    let properties = &body["properties"];
+    let guid = |field: &str| {
+        properties[field]
+            .as_str()
+            .and_then(|v| v.trim_end_matches('/').rsplit('/').next())
+            .and_then(|g| Uuid::parse_str(g).ok())
+            .ok_or_else(|| {
+                ArmError::bad_request(
+                    "InvalidRequestContent",
+                    format!("The request must contain a valid '{field}'."),
+                )
+            })
+    };
+    let role_definition = guid("roleDefinitionId")?;
+    let principal = guid("principalId")?;
+    let request_type = properties["requestType"].as_str().unwrap_or_default();
+    let now = ctx.state.clock.now();
+    let mut tenant = ctx.state.write_tenant();
+    check_scope(&tenant, scope)?;
+    if !tenant.organization.has_p2_license {
+        return Err(ArmError::license_required());
+    }
+    let existing = tenant
+        .role_eligibilities
+        .values()
+        .find(|e| {
+            e.scope.eq_ignore_ascii_case(scope)
+                && e.role_definition == role_definition
+                && e.principal_id == principal
+        })
+        .map(|e| e.name);
+    let principal_type = match tenant.directory_object_kind(principal) {
+        Some(DirectoryObjectKind::User) => ArmPrincipalType::User,
+        Some(DirectoryObjectKind::Group) => ArmPrincipalType::Group,
+        Some(DirectoryObjectKind::ServicePrincipal) => ArmPrincipalType::ServicePrincipal,
+        None => {
+            return Err(ArmError::bad_request(
+                "PrincipalNotFound",
+                format!(
+                    "Principal {} does not exist in the directory.",
+                    principal.simple()
+                ),
+            ));
+        }
+    };
+    let (change, status, target) = match (request_type, existing) {
+        ("AdminAssign", Some(_)) => {
+            return Err(ArmError::bad_request(
+                "RoleAssignmentExists",
+                "The Role assignment already exists.",
+            ));
+        }
+        ("AdminAssign", None) => (
+            TenantChange::AddRoleEligibility {
+                name,
+                scope: scope.to_string(),
+                role_definition,
+                principal,
+                principal_type,
+            },
+            "Provisioned",
+            Some(name),
+        ),
+        ("AdminRemove", Some(existing)) => (
+            TenantChange::RemoveRoleEligibility { name: existing },
+            "Revoked",
+            None,
+        ),
+        ("AdminRemove", None) => {
+            return Err(ArmError::bad_request(
+                "RoleAssignmentDoesNotExist",
+                "The Role assignment does not exist.",
+            ));
+        }
+        (other, _) => {
+            return Err(ArmError::bad_request(
+                "InvalidRequestType",
+                format!(
+                    "The request type '{other}' is not supported by this emulator (AdminAssign, AdminRemove)."
+                ),
+            ));
+        }
+    };
+    apply_to(&mut tenant, change, now).map_err(|e| {
+        ArmError::bad_request("InvalidRoleEligibilityScheduleRequest", e.to_string())
+    })?;
+    let base = scope.trim_end_matches('/');
+    Ok(ArmReply {
+        status: StatusCode::CREATED,
+        body: Some(json!({
+            "id": format!("{base}/providers/Microsoft.Authorization/roleEligibilityScheduleRequests/{name}"),
+            "name": name.to_string(),
+            "type": "Microsoft.Authorization/RoleEligibilityScheduleRequests",
+            "properties": {
+                "scope": scope,
+                "roleDefinitionId": role_definition_id(scope, role_definition),
+                "principalId": principal.to_string(),
+                "principalType": principal_type.as_str(),
+                "requestType": request_type,
+                "status": status,
+                "targetRoleEligibilityScheduleId": target.map(|t| format!("{base}/providers/Microsoft.Authorization/roleEligibilitySchedules/{t}")),
+                "scheduleInfo": properties.get("scheduleInfo").cloned().unwrap_or(Value::Null),
+                "justification": properties.get("justification").cloned().unwrap_or(Value::Null),
+                "requestorId": tenant.client_app_id.to_string(),
+                "createdOn": arm_time(now),
+            }
+        })),
+    })
 }

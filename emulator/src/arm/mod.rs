@@ -377,6 +377,9 @@ fn route(ctx: &ArmContext, request: &ArmRequest) -> Result<ArmReply, ArmError> {
             ("DELETE", ["roleassignments", _]) => {
                 authorization::delete_role_assignment(ctx, &scope, rest[1])
             }
+            ("PUT", ["roleeligibilityschedulerequests", _]) => {
+                authorization::put_eligibility_request(ctx, request, &scope, rest[1])
+            }
             ("GET", [c @ ("roleeligibilityschedules" | "roleeligibilityscheduleinstances")]) => {
                 authorization::list_eligibility(ctx, request, &scope, c.ends_with("instances"))
             }

@@ -338,6 +338,29 @@ pub fn route(ctx: &GraphContext, request: &GraphRequest) -> Result<GraphReply, G
             // PIM for Groups is a global-service API only; a national cloud has no such segment.
             Err(GraphError::no_route(&request.versioned_path()))
         }
+        ("POST", ["roleManagement", "directory", "roleAssignments"]) => {
+            writes::create_directory_role_assignment(ctx, request)
+        }
+        ("DELETE", ["roleManagement", "directory", "roleAssignments", id]) => {
+            writes::delete_directory_role_assignment(ctx, id)
+        }
+        (
+            "POST",
+            [
+                "roleManagement",
+                "directory",
+                "roleEligibilityScheduleRequests",
+            ],
+        ) => writes::directory_role_eligibility_request(ctx, request),
+        (
+            "POST",
+            [
+                "identityGovernance",
+                "privilegedAccess",
+                "group",
+                "eligibilityScheduleRequests",
+            ],
+        ) => writes::group_eligibility_request(ctx, request),
         (
             "GET",
             [

@@ -1,6 +1,7 @@
 //! The Graph writes provisioning needs: add and remove group members and owners and service
-//! principal owners through `$ref`, and create and delete `appRoleAssignedTo` entries. Each
-//! takes the tenant's write lock, so the change journal (and so delta) sees it.
+//! principal owners through `$ref`, create and delete `appRoleAssignedTo` entries, directory
+//! role assignments, and PIM eligibility (directory roles, PIM for Groups). Each takes the tenant's write lock, so the change journal (and so delta)
+//! sees it.
 
 use axum::http::StatusCode;
 use base64::Engine;
@@ -11,8 +12,10 @@ use uuid::Uuid;
 use super::odata::GraphError;
 use super::render;
 use super::{GraphContext, GraphReply, GraphRequest};
+use crate::changes::{TenantChange, apply_to};
 use crate::tenant::{
-    AppRoleAssignment, DEFAULT_APP_ROLE_ID, DirectoryObjectKind, PrincipalKind, TenantError,
+    AppRoleAssignment, DEFAULT_APP_ROLE_ID, DirectoryObjectKind, GroupAccess, PrincipalKind,
+    TenantError, directory_role_assignment_id,
 };
 
 fn json_body(request: &GraphRequest) -> Result<serde_json::Map<String, Value>, GraphError> {
@@ -260,4 +263,274 @@ pub fn unassign_app_role(
         .remove_app_role_assignment(sid, assignment)
         .map_err(|e| tenant_error(e, "appRoleAssignedTo"))?;
     Ok(GraphReply::no_content())
+}
+
+/// `POST /roleManagement/directory/roleAssignments` with `{roleDefinitionId, principalId,
+/// directoryScopeId}` (rbacapplication-post-roleassignments.md): 201 with the
+/// unifiedRoleAssignment. Applied as a [`TenantChange`], like any other change to the tenant.
+pub fn create_directory_role_assignment(
+    ctx: &GraphContext,
+    request: &GraphRequest,
+) -> Result<GraphReply, GraphError> {
+    let body = json_body(request)?;
+    let role_definition = uuid_field(&body, "roleDefinitionId")?;
+    let principal = uuid_field(&body, "principalId")?;
+    let directory_scope_id = body
+        .get("directoryScopeId")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            GraphError::bad_request("Either 'directoryScopeId' or 'appScopeId' must be specified.")
+        })?
+        .to_string();
+    let now = ctx.state.clock.now();
+    let mut tenant = ctx.state.write_tenant();
+    let id = directory_role_assignment_id(role_definition, principal, &directory_scope_id);
+    let change = TenantChange::AssignDirectoryRole {
+        role_definition,
+        principal,
+        directory_scope_id,
+    };
+    apply_to(&mut tenant, change, now).map_err(|e| match e {
+        TenantError::AlreadyExists { .. } => GraphError::new(
+            StatusCode::BAD_REQUEST,
+            "Request_BadRequest",
+            "A conflicting object with one or more of the specified property values is present in the directory.",
+        ),
+        TenantError::NotFound { id, .. } => GraphError::not_found(&id),
+        other => GraphError::bad_request(other.to_string()),
+    })?;
+    let assignment = tenant
+        .directory_role_assignments
+        .get(&id)
+        .ok_or_else(|| GraphError::not_found(&id))?;
+    let mut rendered = render::role_assignment(assignment);
+    rendered.insert(
+        "@odata.context".into(),
+        json!(format!(
+            "{}/{}/$metadata#roleManagement/directory/roleAssignments/$entity",
+            ctx.base_url, request.version
+        )),
+    );
+    Ok(GraphReply::created(Value::Object(rendered)))
+}
+
+/// `DELETE /roleManagement/directory/roleAssignments/{id}` (rbacapplication-delete-roleassignments.md): 204, or 404.
+pub fn delete_directory_role_assignment(
+    ctx: &GraphContext,
+    id: &str,
+) -> Result<GraphReply, GraphError> {
+    let now = ctx.state.clock.now();
+    let mut tenant = ctx.state.write_tenant();
+    let assignment = tenant
+        .directory_role_assignments
+        .get(id)
+        .ok_or_else(|| GraphError::not_found(id))?;
+    let change = TenantChange::UnassignDirectoryRole {
+        role_definition: assignment.role_definition_id,
+        principal: assignment.principal_id,
+        directory_scope_id: assignment.directory_scope_id.clone(),
+    };
+    apply_to(&mut tenant, change, now).map_err(|_| GraphError::not_found(id))?;
+    Ok(GraphReply::no_content())
+}
+
+/// Finds a schedule in the tenant and renders it as the eligibility list does.
+type RenderSchedule = Box<dyn Fn(&crate::Tenant) -> Option<serde_json::Map<String, Value>>>;
+
+/// The target of a PIM eligibility request and the tenant change each action makes.
+struct EligibilityTarget {
+    /// The request's own fields that name the target (`roleDefinitionId`, `groupId`, ...).
+    fields: serde_json::Map<String, Value>,
+    assign: TenantChange,
+    remove: TenantChange,
+    /// The schedule as the eligibility list renders it, once it exists.
+    schedule: RenderSchedule,
+}
+
+/// What PIM eligibility requests share (rbacapplication-post-roleeligibilityschedulerequests.md,
+/// privilegedaccessgroup-post-eligibilityschedulerequests.md): P2 or
+/// `AadPremiumLicenseRequired`; `adminAssign` adds the eligibility, `adminRemove` removes it,
+/// each as a [`TenantChange`]; an eligibility that exists already is 400 `RoleAssignmentExists`,
+/// one that does not, 400 `RoleAssignmentDoesNotExist`; 201 with the request object (`status`
+/// `Provisioned` or `Revoked`, `targetScheduleId`, `scheduleInfo`).
+fn eligibility_request(
+    ctx: &GraphContext,
+    request: &GraphRequest,
+    entity_set: &str,
+    body: &serde_json::Map<String, Value>,
+    target: EligibilityTarget,
+) -> Result<GraphReply, GraphError> {
+    let action = body
+        .get("action")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let now = ctx.state.clock.now();
+    let mut tenant = ctx.state.write_tenant();
+    if !tenant.organization.has_p2_license {
+        return Err(GraphError::license_required());
+    }
+    let (change, status) = match action.as_str() {
+        "adminAssign" => (target.assign, "Provisioned"),
+        "adminRemove" => (target.remove, "Revoked"),
+        other => {
+            return Err(GraphError::bad_request(format!(
+                "The action '{other}' is not supported by this emulator (adminAssign, adminRemove)."
+            )));
+        }
+    };
+    apply_to(&mut tenant, change, now).map_err(|e| match e {
+        TenantError::AlreadyExists { .. } => GraphError::new(
+            StatusCode::BAD_REQUEST,
+            "RoleAssignmentExists",
+            "The Role assignment already exists.",
+        ),
+        TenantError::NotFound { kind, .. } if kind.contains("eligibility") => GraphError::new(
+            StatusCode::BAD_REQUEST,
+            "RoleAssignmentDoesNotExist",
+            "The Role assignment does not exist.",
+        ),
+        TenantError::NotFound { id, .. } => GraphError::not_found(&id),
+        other => GraphError::bad_request(other.to_string()),
+    })?;
+    let schedule = (target.schedule)(&tenant);
+    let stamp = now
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let mut rendered = json!({
+        "@odata.context": format!("{}/{}/$metadata#{entity_set}/$entity", ctx.base_url, request.version),
+        "id": Uuid::new_v4().to_string(),
+        "status": status,
+        "createdDateTime": stamp,
+        "completedDateTime": if status == "Provisioned" { json!(stamp) } else { Value::Null },
+        "approvalId": null,
+        "customData": null,
+        "action": action,
+        "isValidationOnly": false,
+        "targetScheduleId": schedule.as_ref().map(|s| s["id"].clone()),
+        "justification": body.get("justification").cloned().unwrap_or(Value::Null),
+        "scheduleInfo": schedule.as_ref().map(|s| s["scheduleInfo"].clone()),
+        "createdBy": {
+            "application": {"displayName": null, "id": tenant.client_app_id.to_string()},
+            "device": null,
+            "user": null,
+        },
+        "ticketInfo": {"ticketNumber": null, "ticketSystem": null},
+    });
+    if let Value::Object(map) = &mut rendered {
+        map.extend(target.fields);
+    }
+    Ok(GraphReply::created(rendered))
+}
+
+/// `POST /roleManagement/directory/roleEligibilityScheduleRequests`: directory role eligibility.
+pub fn directory_role_eligibility_request(
+    ctx: &GraphContext,
+    request: &GraphRequest,
+) -> Result<GraphReply, GraphError> {
+    let body = json_body(request)?;
+    let role_definition = uuid_field(&body, "roleDefinitionId")?;
+    let principal = uuid_field(&body, "principalId")?;
+    let directory_scope_id = body
+        .get("directoryScopeId")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            GraphError::bad_request("Either 'directoryScopeId' or 'appScopeId' must be specified.")
+        })?
+        .to_string();
+    let scope = directory_scope_id.clone();
+    let target = EligibilityTarget {
+        fields: json_object(json!({
+            "principalId": principal.to_string(),
+            "roleDefinitionId": role_definition.to_string(),
+            "directoryScopeId": directory_scope_id,
+            "appScopeId": null,
+        })),
+        assign: TenantChange::AddDirectoryRoleEligibility {
+            role_definition,
+            principal,
+            directory_scope_id: scope.clone(),
+        },
+        remove: TenantChange::RemoveDirectoryRoleEligibility {
+            role_definition,
+            principal,
+            directory_scope_id: scope.clone(),
+        },
+        schedule: Box::new(move |tenant| {
+            tenant
+                .directory_role_eligibilities
+                .values()
+                .find(|e| {
+                    e.role_definition_id == role_definition
+                        && e.principal_id == principal
+                        && e.directory_scope_id == scope
+                })
+                .map(render::role_eligibility_schedule)
+        }),
+    };
+    eligibility_request(
+        ctx,
+        request,
+        "roleManagement/directory/roleEligibilityScheduleRequests",
+        &body,
+        target,
+    )
+}
+
+/// `POST /identityGovernance/privilegedAccess/group/eligibilityScheduleRequests`: PIM for
+/// Groups eligibility, `accessId` `member` or `owner`.
+pub fn group_eligibility_request(
+    ctx: &GraphContext,
+    request: &GraphRequest,
+) -> Result<GraphReply, GraphError> {
+    let body = json_body(request)?;
+    let group = uuid_field(&body, "groupId")?;
+    let principal = uuid_field(&body, "principalId")?;
+    let access = match body.get("accessId").and_then(Value::as_str) {
+        Some("member") => GroupAccess::Member,
+        Some("owner") => GroupAccess::Owner,
+        _ => {
+            return Err(GraphError::bad_request(
+                "The request body must contain 'accessId' as 'member' or 'owner'.",
+            ));
+        }
+    };
+    let target = EligibilityTarget {
+        fields: json_object(json!({
+            "accessId": access.as_str(),
+            "principalId": principal.to_string(),
+            "groupId": group.to_string(),
+        })),
+        assign: TenantChange::AddGroupEligibility {
+            group,
+            principal,
+            access,
+        },
+        remove: TenantChange::RemoveGroupEligibility {
+            group,
+            principal,
+            access,
+        },
+        schedule: Box::new(move |tenant| {
+            tenant
+                .group_eligibilities
+                .values()
+                .find(|e| e.group_id == group && e.principal_id == principal && e.access == access)
+                .map(render::group_eligibility_schedule)
+        }),
+    };
+    eligibility_request(
+        ctx,
+        request,
+        "identityGovernance/privilegedAccess/group/eligibilityScheduleRequests",
+        &body,
+        target,
+    )
+}
+
+fn json_object(value: Value) -> serde_json::Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    }
 }
