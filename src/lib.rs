@@ -10,6 +10,7 @@ pub mod c1z;
 pub mod cli;
 pub mod config;
 pub mod emulator;
+pub mod events;
 pub mod feeds;
 pub mod handoff;
 pub mod logging;
