@@ -15,6 +15,7 @@ pub mod feeds;
 pub mod handoff;
 pub mod logging;
 pub mod model;
+pub mod service;
 pub mod store;
 pub mod sync;
 

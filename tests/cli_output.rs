@@ -16,7 +16,7 @@ fn capabilities_are_protojson_of_an_any() {
     );
     assert_eq!(
         caps["connectorCapabilities"],
-        serde_json::json!(["CAPABILITY_SYNC"])
+        serde_json::json!(["CAPABILITY_SYNC", "CAPABILITY_EVENT_FEED"])
     );
     let per_type = caps["resourceTypeCapabilities"].as_array().unwrap();
     let ids: Vec<&str> = per_type

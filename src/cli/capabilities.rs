@@ -2,9 +2,22 @@
 //! as baton connectors print it (c1z-format.md section 6).
 //!
 //! Every resource type of the data model is synced; none is provisioned yet (grant and revoke
-//! are not built), so no type claims `CAPABILITY_PROVISION`.
+//! are not built), so no type claims `CAPABILITY_PROVISION`. The connector also serves baton's
+//! event feed (`--event-feed`, and `event_feed` tasks in service mode): `CAPABILITY_EVENT_FEED`.
+//! Service mode's `Hello` sends the same capabilities as prost messages ([`connector_metadata`]).
 
 use serde_json::{Value, json};
+
+use crate::model::connector::{
+    Capability, ConnectorCapabilities, ConnectorMetadata, ResourceTypeCapability,
+};
+use crate::model::proto::{ResourceType, Trait};
+
+/// What the connector as a whole does.
+const CONNECTOR_CAPABILITIES: [(Capability, &str); 2] = [
+    (Capability::Sync, "CAPABILITY_SYNC"),
+    (Capability::EventFeed, "CAPABILITY_EVENT_FEED"),
+];
 
 /// The resource types of the data model: id, display name, trait.
 const RESOURCE_TYPES: &[(&str, &str, &str)] = &[
@@ -44,6 +57,48 @@ pub fn capabilities() -> Value {
     json!({
         "@type": "type.googleapis.com/c1.connector.v2.ConnectorCapabilities",
         "resourceTypeCapabilities": per_type,
-        "connectorCapabilities": ["CAPABILITY_SYNC"],
+        "connectorCapabilities": CONNECTOR_CAPABILITIES.iter().map(|(_, name)| *name).collect::<Vec<_>>(),
     })
+}
+
+fn trait_number(name: &str) -> Trait {
+    match name {
+        "TRAIT_USER" => Trait::User,
+        "TRAIT_GROUP" => Trait::Group,
+        "TRAIT_ROLE" => Trait::Role,
+        "TRAIT_APP" => Trait::App,
+        _ => Trait::Unspecified,
+    }
+}
+
+/// The `c1.connector.v2.ConnectorMetadata` service mode's `Hello` carries.
+pub fn connector_metadata() -> ConnectorMetadata {
+    let per_type = RESOURCE_TYPES
+        .iter()
+        .map(
+            |(id, display_name, resource_trait)| ResourceTypeCapability {
+                resource_type: Some(ResourceType {
+                    id: id.to_string(),
+                    display_name: display_name.to_string(),
+                    traits: vec![trait_number(resource_trait) as i32],
+                    ..ResourceType::default()
+                }),
+                capabilities: vec![Capability::Sync as i32],
+            },
+        )
+        .collect();
+    ConnectorMetadata {
+        display_name: "Microsoft Entra ID and Azure (baton-azure-delta)".to_string(),
+        description: "Incremental Microsoft Entra ID and Azure access sync: reads the tenant \
+                      once, then follows its changes"
+            .to_string(),
+        capabilities: Some(ConnectorCapabilities {
+            resource_type_capabilities: per_type,
+            connector_capabilities: CONNECTOR_CAPABILITIES
+                .iter()
+                .map(|(c, _)| *c as i32)
+                .collect(),
+        }),
+        ..ConnectorMetadata::default()
+    }
 }
