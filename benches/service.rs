@@ -58,6 +58,7 @@ async fn main() -> Result<()> {
 
     let control = emulator.control();
     control.reset_counts();
+    let attempts_before = c1.state.upload_attempts.load(Ordering::SeqCst);
     reset_peak();
     let queued = Instant::now();
     c1.state
@@ -93,7 +94,7 @@ async fn main() -> Result<()> {
         api("graph"),
         api("arm"),
         api("token"),
-        c1.state.upload_attempts.load(Ordering::SeqCst),
+        c1.state.upload_attempts.load(Ordering::SeqCst) - attempts_before,
         peak_mb()
     );
     worker.abort();
