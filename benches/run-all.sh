@@ -39,6 +39,8 @@ section() {
 
 # Issues #5, #6 and #7: the sync against the in-process emulator (quota model on).
 cargo bench --quiet --bench sync -- --users "$users" 2>/dev/null | grep -v '^{' >>"$tmp"
+# Issue #12: a full-sync task in service mode, on the largest tenant of the run after its baseline.
+cargo bench --quiet --bench service -- --users "${users##*,}" 2>/dev/null | grep -v '^{' >>"$tmp"
 # Issue #4: the .c1z exporter on a synthetic store of 1,000,000 grants and 200,000 resources.
 section "c1z export (issue #4)" cargo bench --quiet --bench c1z_export
 # The store: baseline commit, delta commits, snapshot, reopen.

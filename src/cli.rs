@@ -6,7 +6,7 @@
 //! Exit codes: 0 success, 1 a command failed, 2 bad usage or configuration (one message naming
 //! the key).
 
-mod capabilities;
+pub mod capabilities;
 pub mod provision;
 mod schema;
 
@@ -130,9 +130,11 @@ pub fn main() -> ExitCode {
             Err(e) => config_error(&e),
         };
     }
-    // Only `run` and `sync` talk to Microsoft; the others work on the store or the emulator.
+    // Only `run` and `sync` talk to Microsoft; the others, and the `--event-feed` one-shot,
+    // work on the store or the emulator.
+    let event_feed = matches!(settings.flag("event-feed"), Ok(true));
     let needs = Needs {
-        credential: matches!(command, Command::Run | Command::Sync),
+        credential: matches!(command, Command::Run | Command::Sync) && !event_feed,
     };
     match command {
         #[cfg(feature = "emulator")]
@@ -179,6 +181,10 @@ fn execute(
 async fn dispatch(command: &Command, config: &Config) -> anyhow::Result<()> {
     tracing::debug!(?config, "configuration");
     match command {
+        // baton's one-shot: printed instead of the sync that runs without a subcommand.
+        Command::Sync if config.event_feed.is_some() => commands::event_feed(config).await,
+        // With ConductorOne credentials a connector runs as a service, as baton's do.
+        Command::Run | Command::Sync if config.service.is_some() => commands::run(config).await,
         Command::Run => commands::run(config).await,
         Command::Sync => commands::sync_once(config).await,
         Command::Export(args) => {

@@ -163,6 +163,30 @@ pub struct Config {
     pub export_mode: ExportMode,
     /// Address of `/healthz`, `/readyz` and `/metrics`; `None` when set to `off`.
     pub listen: Option<SocketAddr>,
+    /// ConductorOne service mode, when `client-id` and `client-secret` are set.
+    pub service: Option<ServiceSettings>,
+    /// `--event-feed`: print the event feed instead of running the command.
+    pub event_feed: Option<EventFeedSettings>,
+}
+
+/// ConductorOne service mode's credentials and overrides (section "Service mode" of README).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceSettings {
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// `c1-api-host`: where the API and the token endpoint are, instead of the client id's host.
+    pub api_host: Option<String>,
+    /// `host-id`: what this host calls itself; default its host name.
+    pub host_id: Option<String>,
+}
+
+/// `--event-feed`: print the event feed and exit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventFeedSettings {
+    /// Resume after this cursor (wins over `start_at`).
+    pub cursor: Option<String>,
+    /// The first changes to print; default: 24 hours before now.
+    pub start_at: time::OffsetDateTime,
 }
 
 /// What the command about to run requires of the configuration.
@@ -188,16 +212,8 @@ impl Config {
             None => None,
         };
         let options = data_options(settings)?;
-        if let Some(key) = ["client-id", "client-secret"]
-            .into_iter()
-            .find(|k| settings.get(k).is_some())
-        {
-            return Err(settings.error(
-                key,
-                "ConductorOne service mode (--client-id/--client-secret) is not supported by \
-                 this build; run it as a local worker and upload its .c1z files",
-            ));
-        }
+        let service = service_settings(settings)?;
+        let event_feed = event_feed_settings(settings)?;
         let schedules = Schedules {
             delta: settings.parse_with("delta-schedule", CronSchedule::parse)?,
             poll: settings.parse_with("poll-schedule", CronSchedule::parse)?,
@@ -236,8 +252,56 @@ impl Config {
             reset: settings.flag("reset")?,
             export_mode,
             listen,
+            service,
+            event_feed,
         })
     }
+}
+
+fn service_settings(settings: &Settings) -> Result<Option<ServiceSettings>, ConfigError> {
+    match (settings.get("client-id"), settings.get("client-secret")) {
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(settings.error(
+            "client-secret",
+            "required with --client-id: service mode needs both",
+        )),
+        (None, Some(_)) => Err(settings.error(
+            "client-id",
+            "required with --client-secret: service mode needs both",
+        )),
+        (Some(id), Some(secret)) => Ok(Some(ServiceSettings {
+            client_id: id.to_string(),
+            client_secret: Secret::new(secret),
+            api_host: settings.get("c1-api-host").map(str::to_string),
+            host_id: settings.get("host-id").map(str::to_string),
+        })),
+    }
+}
+
+fn event_feed_settings(settings: &Settings) -> Result<Option<EventFeedSettings>, ConfigError> {
+    if !settings.flag("event-feed")? {
+        return Ok(None);
+    }
+    if let Some(id) = settings.get("event-feed-id")
+        && id != crate::events::FEED_ID
+    {
+        return Err(settings.error(
+            "event-feed-id",
+            format!(
+                "'{id}' is not an event feed of this connector; its one feed is {}",
+                crate::events::FEED_ID
+            ),
+        ));
+    }
+    let start_at = settings.parse_opt_with("event-feed-start-at", |v| {
+        time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
+            .map_err(|_| format!("'{v}' is not an RFC 3339 time such as 2026-01-31T08:00:00Z"))
+    })?;
+    Ok(Some(EventFeedSettings {
+        cursor: settings.get("event-feed-cursor").map(str::to_string),
+        start_at: start_at
+            .unwrap_or_else(|| time::OffsetDateTime::now_utc() - time::Duration::hours(24)),
+    }))
 }
 
 impl LogSettings {

@@ -253,13 +253,36 @@ fn external_resources_need_their_c1z() {
 }
 
 #[test]
-fn service_mode_is_refused() {
+fn service_mode_needs_both_client_id_and_secret() {
     let dir = tempfile::tempdir().unwrap();
     expect_config_error(
         dir.path(),
         &["status"],
         &[("BATON_CLIENT_ID", "worker@example.conductor.one/abc")],
-        &["BATON_CLIENT_ID", "service mode", "not supported"],
+        &["client-secret", "service mode needs both"],
+    );
+    expect_config_error(
+        dir.path(),
+        &["status", "--client-secret", "a:b:v1:xyz"],
+        &[],
+        &["client-id", "service mode needs both"],
+    );
+}
+
+#[test]
+fn event_feed_options_are_validated() {
+    let dir = tempfile::tempdir().unwrap();
+    expect_config_error(
+        dir.path(),
+        &["--event-feed", "--event-feed-start-at", "yesterday"],
+        &[],
+        &["--event-feed-start-at", "not an RFC 3339 time"],
+    );
+    expect_config_error(
+        dir.path(),
+        &["--event-feed=true", "--event-feed-id", "other"],
+        &[],
+        &["--event-feed-id", "baton_feed_event"],
     );
 }
 

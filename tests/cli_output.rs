@@ -16,7 +16,11 @@ fn capabilities_are_protojson_of_an_any() {
     );
     assert_eq!(
         caps["connectorCapabilities"],
-        serde_json::json!(["CAPABILITY_SYNC", "CAPABILITY_PROVISION"])
+        serde_json::json!([
+            "CAPABILITY_SYNC",
+            "CAPABILITY_PROVISION",
+            "CAPABILITY_EVENT_FEED"
+        ])
     );
     let per_type = caps["resourceTypeCapabilities"].as_array().unwrap();
     let ids: Vec<&str> = per_type

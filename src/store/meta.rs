@@ -27,6 +27,26 @@ pub const FLOOR: &str = "floor";
 pub const COUNTS: &str = "counts";
 pub const EXPORTS: &str = "exports";
 const FEED_PREFIX: &str = "feed:";
+/// `log-time:<head, 20 digits>` -> unix nanoseconds (i128 BE): when the commit that ended at
+/// that head was written, which dates the change log's entries for the event feed.
+const LOG_TIME_PREFIX: &str = "log-time:";
+
+pub fn log_time_key(head: u64) -> String {
+    format!("{LOG_TIME_PREFIX}{head:020}")
+}
+
+pub fn log_time_prefix() -> &'static str {
+    LOG_TIME_PREFIX
+}
+
+/// The head a `log-time:` key names.
+pub fn log_time_head(key: &[u8]) -> Option<u64> {
+    std::str::from_utf8(key)
+        .ok()?
+        .strip_prefix(LOG_TIME_PREFIX)?
+        .parse()
+        .ok()
+}
 
 pub fn feed_key(feed: &str) -> String {
     format!("{FEED_PREFIX}{feed}")

@@ -35,6 +35,7 @@ mod integrity;
 pub use integrity::{StoreInUse, open_waiting_for_lock};
 mod keys;
 mod log;
+mod log_pages;
 mod meta;
 mod page;
 mod view;
@@ -56,9 +57,11 @@ use crate::model::projection::{self, ItemLookup, Origin, ProjectionOptions};
 use crate::model::record::{Record, RecordChange, Table};
 
 pub use keys::Generation;
+pub use log::LogEntry;
+pub use log_pages::{LogPage, LoggedChange};
 pub use meta::{ExportKind, ExportRecord, FeedState, RoundOutcome, RoundRecord};
 
-use log::{ChangeFold, LogEntry, Versions};
+use log::{ChangeFold, Versions};
 use view::{PageView, StoredItems};
 
 /// How many recorded exports the change log keeps serving diffs against.
@@ -483,6 +486,15 @@ impl Store {
             for key in self.log.range(..=keys::log_key(oldest_needed)).keys() {
                 writes.log.remove(key.context("reading the change log")?);
             }
+            for key in self
+                .meta
+                .range(meta::log_time_prefix()..meta::log_time_key(oldest_needed).as_str())
+                .keys()
+            {
+                writes
+                    .meta
+                    .remove(key.context("reading the change log's times")?);
+            }
             writes
                 .meta
                 .insert(meta::FLOOR, &oldest_needed.to_be_bytes());
@@ -609,6 +621,10 @@ impl Store {
             writes.log.insert(&keys::log_key(head), entry.encode()?);
         }
         writes.meta.insert(meta::HEAD, &head.to_be_bytes());
+        let written_at = OffsetDateTime::now_utc().unix_timestamp_nanos();
+        writes
+            .meta
+            .insert(meta::log_time_key(head).as_str(), &written_at.to_be_bytes());
         Ok(head)
     }
 

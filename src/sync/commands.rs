@@ -114,6 +114,37 @@ pub async fn export(
     Ok(())
 }
 
+/// `--event-feed`: the store's change log as baton events, one protojson line each, oldest
+/// first, every page until the end of the log.
+pub async fn event_feed(config: &Config) -> anyhow::Result<()> {
+    use crate::events::{self, StartAt};
+    let Some(request) = &config.event_feed else {
+        anyhow::bail!("--event-feed was not asked for");
+    };
+    let store = setup::open_store(
+        &config.state_dir,
+        setup::projection_options(config),
+        StoreUse::OnePass,
+    )?;
+    let mut start = match &request.cursor {
+        Some(cursor) => StartAt::Cursor(cursor.clone()),
+        None => StartAt::Time(request.start_at),
+    };
+    let mut out = std::io::stdout().lock();
+    loop {
+        let page = events::list_events(&store, &start, events::MAX_PAGE_SIZE)?;
+        for event in &page.events {
+            use std::io::Write;
+            writeln!(out, "{}", events::event_json(event)).context("writing to stdout")?;
+        }
+        if !page.has_more {
+            tracing::info!(cursor = %page.cursor, "event feed: resume with --event-feed-cursor");
+            return Ok(());
+        }
+        start = StartAt::Cursor(page.cursor);
+    }
+}
+
 /// What the store holds: counts, each feed's cursor age and last round, API calls spent, exports.
 pub async fn status(config: &Config) -> anyhow::Result<()> {
     let store = setup::open_store(

@@ -2,6 +2,11 @@
 //! store), then rounds on the configured cron schedules, an export after every round that
 //! changed something, `/healthz`, `/readyz` and `/metrics`, and a graceful stop on SIGTERM or
 //! SIGINT that lets the page being committed finish.
+//!
+//! In ConductorOne service mode (`crate::service`) the task loop runs beside the rounds; the
+//! snapshots its full-sync tasks need are written by this loop, between rounds, so a task that
+//! arrives during a round waits for it and rounds never overlap. `/readyz` then also needs
+//! ConductorOne to answer.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,9 +22,10 @@ use tokio_cron_scheduler::{Job, JobScheduler};
 use super::commands::{export_after_round, log_round};
 use super::engine::{Engine, RoundKind};
 use super::metrics::Metrics;
-use super::{history, setup};
+use super::{export, history, setup};
 use crate::azure::AzureClient;
 use crate::config::Config;
+use crate::service::{Service, Snapshot, SnapshotRequest, WorkerHandles};
 use crate::store::{Store, StoreUse};
 
 /// What a schedule asks for.
@@ -33,10 +39,17 @@ enum Tick {
 #[derive(Clone)]
 struct Health {
     ready: Arc<AtomicBool>,
+    /// In service mode: ConductorOne answers.
+    connected: Option<Arc<AtomicBool>>,
     metrics: Arc<Metrics>,
 }
 
 pub async fn run(config: &Config) -> anyhow::Result<()> {
+    // Bad service-mode credentials end the process before any work starts.
+    let service = match &config.service {
+        Some(settings) => Some(Service::new(config, settings)?),
+        None => None,
+    };
     let client = setup::connect(config).await?;
     let store = Arc::new(setup::open_store(
         &config.state_dir,
@@ -54,6 +67,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     ));
     let health = Health {
         ready: Arc::new(AtomicBool::new(false)),
+        connected: service.as_ref().map(|_| Arc::new(AtomicBool::new(false))),
         metrics: Arc::new(Metrics::new()),
     };
     if let Some(address) = config.listen {
@@ -97,11 +111,28 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     // The first round runs at once: a baseline on a new store, or a catch-up after downtime.
     let _ = ticks.try_send(Tick::Round(RoundKind::Poll));
 
-    let stop = shutdown_signal();
+    let (snapshots, mut next_snapshot) = mpsc::channel::<SnapshotRequest>(1);
+    let (service_failed, failure) = tokio::sync::watch::channel(None::<String>);
+    if let (Some(service), Some(connected)) = (service, &health.connected) {
+        let handles = WorkerHandles {
+            store: store.clone(),
+            snapshots,
+            connected: connected.clone(),
+        };
+        tokio::spawn(async move {
+            if let Err(error) = service.serve(handles).await {
+                let _ = service_failed.send(Some(format!("{error:#}")));
+            }
+        });
+    }
+    let stop = stop_signal(failure.clone());
     tokio::pin!(stop);
     loop {
         tokio::select! {
             _ = &mut stop => break,
+            Some(request) = next_snapshot.recv() => {
+                answer_snapshot(config, &engine, &store, &client, &health, request).await;
+            }
             Some(tick) = next_tick.recv() => {
                 let round = run_tick(config, &engine, &store, &client, &health, tick);
                 tokio::pin!(round);
@@ -125,8 +156,46 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     }
     let _ = scheduler.shutdown().await;
     store.flush()?;
+    if let Some(message) = failure.borrow().clone() {
+        anyhow::bail!("{message}");
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A service-mode snapshot: a round of changes (a baseline if the store is empty or reset),
+/// then a full export to the task's file. A request whose task was cancelled meanwhile is
+/// dropped unanswered.
+async fn answer_snapshot(
+    config: &Config,
+    engine: &Engine,
+    store: &Store,
+    client: &AzureClient,
+    health: &Health,
+    request: SnapshotRequest,
+) {
+    if request.reply.is_closed() {
+        return;
+    }
+    let result = async {
+        let round = engine.round(RoundKind::Changes).await?;
+        log_round(&round);
+        history::record_round(&config.state_dir, &round)?;
+        health
+            .metrics
+            .observe_round("task", &round, &client.counters());
+        if request.reply.is_closed() {
+            anyhow::bail!("the task was cancelled during the round");
+        }
+        let export = export::full(store, &request.path, request.options)?;
+        health.metrics.observe_export();
+        if round.failed.is_empty() {
+            health.ready.store(true, Ordering::SeqCst);
+        }
+        Ok(Snapshot { round, export })
+    }
+    .await;
+    let _ = request.reply.send(result);
 }
 
 async fn run_tick(
@@ -180,13 +249,32 @@ async fn run_tick(
 }
 
 async fn readyz(State(health): State<Health>) -> (StatusCode, &'static str) {
-    if health.ready.load(Ordering::SeqCst) {
-        (StatusCode::OK, "ready")
-    } else {
-        (
+    if !health.ready.load(Ordering::SeqCst) {
+        return (
             StatusCode::SERVICE_UNAVAILABLE,
             "the first round has not finished",
-        )
+        );
+    }
+    match &health.connected {
+        Some(connected) if !connected.load(Ordering::SeqCst) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ConductorOne does not answer (service mode retries with backoff)",
+        ),
+        _ => (StatusCode::OK, "ready"),
+    }
+}
+
+/// Resolves on a shutdown signal, or when service mode failed for good.
+async fn stop_signal(mut failure: tokio::sync::watch::Receiver<Option<String>>) {
+    let failed = async {
+        // Without service mode the sender is gone at once: that is no failure.
+        if failure.wait_for(Option::is_some).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        _ = shutdown_signal() => {}
+        _ = failed => {}
     }
 }
 
