@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use baton_azure_delta::emulator::TenantSpec;
+use emulator::TenantSpec;
 use baton_azure_delta::model::connector::{EventKind, ListEventsResponse};
 use baton_azure_delta::service::proto::{
     EventFeedTask, FinalState, GrantTask, Opaque, RevokeTask, SyncFullTask, TaskType,
@@ -274,7 +274,7 @@ async fn a_cancelled_task_stops_at_its_next_heartbeat() {
     c1.state.wait_finished(&task_id(1), LIMIT).await;
     // Every Microsoft answer now takes 2 s: the next snapshot's round outlasts a heartbeat.
     h.control()
-        .set_faults(baton_azure_delta::emulator::FaultConfig {
+        .set_faults(emulator::FaultConfig {
             slow_rate: 1.0,
             slow_delay: Duration::from_secs(2),
             ..Default::default()

@@ -12,7 +12,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::signature::Ed25519KeyPair;
 
-use crate::config::Secret;
+use crate::azure::Secret;
 
 /// How far a signed assertion's `nbf` and `exp` lie from now (baton-sdk's values).
 const ASSERTION_SKEW_SECONDS: i64 = 15;
