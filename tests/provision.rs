@@ -224,7 +224,7 @@ async fn a_refused_principal_type_is_a_clear_error_and_writes_nothing() {
 }
 
 /// Two principals hold one app role; revoking one leaves the other's assignment in the tenant
-/// and in the store.
+/// and in the store. The application's owners are granted and revoked too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_app_role_revoke_leaves_another_principals_assignment_alone() {
     let h = Harness::start(TenantSpec::with_users(60)).await;
@@ -295,9 +295,38 @@ async fn an_app_role_revoke_leaves_another_principals_assignment_alone() {
     );
     assert!(!has_grant(&worker, &first));
     assert!(has_grant(&worker, &second));
-    // The polled assignments feed lists exactly what the store already holds.
+    // The application's owners: granted, granted again, revoked, revoked again.
+    let owners = format!("enterprise_application:{app}:owners");
+    let owner_grant = format!("{owners}:user:{}", users[0]);
+    assert_eq!(
+        p.grant(&owners, &user(users[0])).await.expect("owner"),
+        GrantOutcome::Granted
+    );
+    assert_eq!(
+        p.grant(&owners, &user(users[0]))
+            .await
+            .expect("owner again"),
+        GrantOutcome::AlreadyExists
+    );
+    assert!(has_grant(&worker, &owner_grant));
+    h.control()
+        .with_tenant(|t| assert!(t.service_principals[&app].owners.contains(&users[0])));
+    // The polled assignments and owners feeds list exactly what the store already holds.
     let round = worker.round(RoundKind::Poll).await;
     assert!(round.failed.is_empty(), "{:?}", round.failed);
+    assert_eq!(round.records_changed, Some(0), "the poll changed records");
+    assert_eq!(
+        p.revoke(&owner_grant).await.expect("revoke owner"),
+        RevokeOutcome::Revoked
+    );
+    assert_eq!(
+        p.revoke(&owner_grant).await.expect("revoke owner again"),
+        RevokeOutcome::AlreadyRevoked
+    );
+    assert!(!has_grant(&worker, &owner_grant));
+    h.control()
+        .with_tenant(|t| assert!(!t.service_principals[&app].owners.contains(&users[0])));
+    let round = worker.round(RoundKind::Poll).await;
     assert_eq!(round.records_changed, Some(0), "the poll changed records");
 }
 
