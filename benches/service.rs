@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use baton_azure_delta::cli;
 use baton_azure_delta::config::{Config, Needs, Settings};
-use baton_azure_delta::emulator::{Emulator, EmulatorConfig, TenantSpec};
 use baton_azure_delta::service::proto::{FinalState, SyncFullTask, TaskType};
+use emulator::{Emulator, EmulatorConfig, TenantSpec};
 use service_support::{FakeConductorOne, client_secret, task, task_id};
 
 const SEED: [u8; 32] = [5; 32];

@@ -4,8 +4,9 @@
 
 mod support;
 
+use baton_azure_delta::model::Record;
 use baton_azure_delta::sync::engine::RoundKind;
-use emulator::tenant::ArmPrincipalType;
+use emulator::tenant::{ArmPrincipalType, RoleDefinition, RoleType};
 use emulator::{TenantChange, TenantSpec, WireBehaviours};
 use std::time::Duration;
 
@@ -254,4 +255,72 @@ async fn an_unreadable_management_group_tree_removes_nothing() {
     let report = worker.round(RoundKind::Poll).await;
     assert!(report.failed.is_empty(), "{:?}", report.failed);
     assert_eq!(worker.records(), before, "nothing read before is removed");
+}
+
+/// Item 8. Role Definitions - List (azure-rest-api-specs, authorization RoleDefinitionsCalls):
+/// "Use atScopeAndBelow filter to search below the given scope as well"; without it a
+/// subscription's list holds only roles assignable at it or above. A custom role assignable only
+/// at a resource group, and assigned there, still has its name and its `role` resource.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custom_role_assignable_only_below_a_subscription_keeps_its_name() {
+    let h = Harness::start(TenantSpec::small()).await;
+    let control = h.control();
+    let (subscription, resource_group, user) = control.with_tenant(|t| {
+        let rg = t.resource_groups.values().next().expect("a resource group");
+        let user = t.live_users().next().expect("a user").id;
+        (rg.subscription, rg.name.clone(), user)
+    });
+    let scope = format!("/subscriptions/{subscription}/resourceGroups/{resource_group}");
+    let role = uuid::Uuid::new_v4();
+    control
+        .apply(TenantChange::CreateRoleDefinition(Box::new(
+            RoleDefinition {
+                id: role,
+                role_name: "Contoso Group Operator".into(),
+                description: "Custom role of one resource group.".into(),
+                role_type: RoleType::Custom,
+                actions: vec!["*/read".into()],
+                data_actions: Vec::new(),
+                assignable_scopes: vec![scope.clone()],
+            },
+        )))
+        .expect("role created");
+    control
+        .apply(TenantChange::CreateRoleAssignment {
+            name: uuid::Uuid::new_v4(),
+            scope,
+            role_definition: role,
+            principal: user,
+            principal_type: ArmPrincipalType::User,
+        })
+        .expect("role assigned");
+    let worker = h.worker(&state_path(&h, "worker"), &[]).await;
+    clean_round(&worker, RoundKind::Poll).await;
+    assert_matches_expected("baseline", &h, &worker);
+    let names: Vec<String> = worker
+        .decoded()
+        .into_iter()
+        .filter_map(|record| match record {
+            Record::Resource(resource) if record_id(&resource) == format!("role:{role}") => {
+                Some(resource.display_name)
+            }
+            Record::Entitlement(entitlement) if entitlement.slug == format!("role:{role}") => {
+                Some(entitlement.display_name)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        names,
+        vec!["Contoso Group Operator".to_string(); 2],
+        "the role resource and the resource group's entitlement are named"
+    );
+}
+
+fn record_id(resource: &baton_azure_delta::model::proto::Resource) -> String {
+    resource
+        .id
+        .as_ref()
+        .map(|id| format!("{}:{}", id.resource_type, id.resource))
+        .unwrap_or_default()
 }

@@ -32,7 +32,7 @@ fn script_full_listing(h: &Harness) {
         .arm(&sub_url("resourcegroups?api-version=2021-04-01"), json!({"value": [
             {"id": format!("/subscriptions/{SUB}/resourceGroups/rg-web"), "name": "rg-web", "type": "Microsoft.Resources/resourceGroups", "location": "westeurope", "properties": {"provisioningState": "Succeeded"}}
         ]}))
-        .arm(&sub_url("providers/Microsoft.Authorization/roleDefinitions?api-version=2022-04-01"), json!({"value": [
+        .arm(&sub_url("providers/Microsoft.Authorization/roleDefinitions?api-version=2022-04-01&$filter=atScopeAndBelow()"), json!({"value": [
             {"id": format!("/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/b24988ac-6180-42a0-ab88-20f7382dd24c"), "name": "b24988ac-6180-42a0-ab88-20f7382dd24c", "type": "Microsoft.Authorization/roleDefinitions", "properties": {"roleName": "Contributor", "type": "BuiltInRole", "assignableScopes": ["/"]}}
         ]}))
         .arm(&assignments_url(), fixture("arm_role_assignments"))
@@ -251,7 +251,7 @@ async fn activity_log_events_relist_only_the_stale_list_once_and_are_deduplicate
     h.api.arm(&third_url, json!({"value": [
         event("ffffffff-0000-0000-0000-000000000001", "2026-11-26T05:00:00Z", "Microsoft.Authorization/roleDefinitions/write", "Succeeded")
     ]}))
-    .arm(&sub_url("providers/Microsoft.Authorization/roleDefinitions?api-version=2022-04-01"), json!({"value": []}));
+    .arm(&sub_url("providers/Microsoft.Authorization/roleDefinitions?api-version=2022-04-01&$filter=atScopeAndBelow()"), json!({"value": []}));
     let later = h
         .round(
             feed.as_ref(),
@@ -315,7 +315,7 @@ async fn a_forbidden_container_list_keeps_that_account_s_containers_only() {
             json!({"value": []}),
         )
         .arm(
-            &sub_url("providers/Microsoft.Authorization/roleDefinitions?api-version=2022-04-01"),
+            &sub_url("providers/Microsoft.Authorization/roleDefinitions?api-version=2022-04-01&$filter=atScopeAndBelow()"),
             json!({"value": []}),
         )
         .arm(&assignments_url(), json!({"value": []}))
@@ -371,7 +371,7 @@ async fn a_forbidden_list_keeps_the_stored_items() {
             )
             .arm(
                 &sub_url(
-                    "providers/Microsoft.Authorization/roleDefinitions?api-version=2022-04-01",
+                    "providers/Microsoft.Authorization/roleDefinitions?api-version=2022-04-01&$filter=atScopeAndBelow()",
                 ),
                 json!({"value": []}),
             )

@@ -116,7 +116,7 @@ fn script_baseline(h: &Harness) {
         let base = format!("/subscriptions/{sub}");
         h.api
             .arm(&format!("{base}/resourcegroups?api-version=2021-04-01"), json!({"value": [{"name": "rg"}]}))
-            .arm(&format!("{base}/providers/Microsoft.Authorization/roleDefinitions?api-version=2022-04-01"), json!({"value": [{"name": "r"}]}))
+            .arm(&format!("{base}/providers/Microsoft.Authorization/roleDefinitions?api-version=2022-04-01&$filter=atScopeAndBelow()"), json!({"value": [{"name": "r"}]}))
             .arm(&format!("{base}/providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01"), json!({"value": []}))
             .arm(&format!("{base}/providers/Microsoft.Authorization/roleEligibilityScheduleInstances?api-version=2020-10-01"), json!({"value": []}));
         let accounts: Vec<Value> = (0..STORAGE_ACCOUNTS_PER_SUBSCRIPTION)

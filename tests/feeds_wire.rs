@@ -138,7 +138,7 @@ async fn an_arm_page_with_an_empty_next_link_ends_its_list() {
         .arm(&sub_url("resourcegroups?api-version=2021-04-01"), json!({"value": [
             {"id": format!("/subscriptions/{SUB}/resourceGroups/rg-web"), "name": "rg-web", "location": "westeurope"}
         ], "nextLink": ""}))
-        .arm(&sub_url("providers/Microsoft.Authorization/roleDefinitions?api-version=2022-04-01"), empty.clone())
+        .arm(&sub_url("providers/Microsoft.Authorization/roleDefinitions?api-version=2022-04-01&$filter=atScopeAndBelow()"), empty.clone())
         .arm(&sub_url("providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01"), empty.clone())
         .arm(&sub_url("providers/Microsoft.Storage/storageAccounts?api-version=2023-05-01"), empty);
     let feed = subscription_feed(SUB);
@@ -170,7 +170,7 @@ async fn a_storage_account_id_spelling_its_resource_group_differently_is_keyed_u
         .arm(&sub_url("resourcegroups?api-version=2021-04-01"), json!({"value": [
             {"id": format!("/subscriptions/{SUB}/resourceGroups/RG-Web"), "name": "RG-Web", "location": "westeurope"}
         ]}))
-        .arm(&sub_url("providers/Microsoft.Authorization/roleDefinitions?api-version=2022-04-01"), json!({"value": []}))
+        .arm(&sub_url("providers/Microsoft.Authorization/roleDefinitions?api-version=2022-04-01&$filter=atScopeAndBelow()"), json!({"value": []}))
         .arm(&sub_url("providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01"), json!({"value": []}))
         .arm(&sub_url("providers/Microsoft.Storage/storageAccounts?api-version=2023-05-01"), json!({"value": [
             {"id": account, "name": "contosoweb", "type": "Microsoft.Storage/storageAccounts", "location": "westeurope"}
@@ -395,7 +395,7 @@ async fn accounts_without_a_blob_service_have_no_containers_and_fail_nothing() {
         .arm(&sub_url("resourcegroups?api-version=2021-04-01"), json!({"value": [
             {"id": format!("/subscriptions/{SUB}/resourceGroups/rg"), "name": "rg"}
         ]}))
-        .arm(&sub_url("providers/Microsoft.Authorization/roleDefinitions?api-version=2022-04-01"), json!({"value": []}))
+        .arm(&sub_url("providers/Microsoft.Authorization/roleDefinitions?api-version=2022-04-01&$filter=atScopeAndBelow()"), json!({"value": []}))
         .arm(&sub_url("providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01"), json!({"value": []}))
         .arm(&sub_url("providers/Microsoft.Storage/storageAccounts?api-version=2023-05-01"), json!({"value": [
             {"id": account("files"), "name": "files", "kind": "FileStorage", "sku": {"name": "Premium_LRS", "tier": "Premium"}},
@@ -464,7 +464,7 @@ async fn an_activity_log_that_refuses_the_window_makes_the_round_list_everything
             ]}),
         )
         .arm(
-            &sub_url("providers/Microsoft.Authorization/roleDefinitions?api-version=2022-04-01"),
+            &sub_url("providers/Microsoft.Authorization/roleDefinitions?api-version=2022-04-01&$filter=atScopeAndBelow()"),
             json!({"value": []}),
         )
         .arm(

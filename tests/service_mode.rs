@@ -10,12 +10,12 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use emulator::TenantSpec;
 use baton_azure_delta::model::connector::{EventKind, ListEventsResponse};
 use baton_azure_delta::service::proto::{
     EventFeedTask, FinalState, GrantTask, Opaque, RevokeTask, SyncFullTask, TaskType,
 };
 use baton_azure_delta::sync::worker;
+use emulator::TenantSpec;
 use prost::Message;
 use service_support::{FakeConductorOne, client_secret, task, task_id};
 use support::Harness;
@@ -273,12 +273,11 @@ async fn a_cancelled_task_stops_at_its_next_heartbeat() {
         .push_task(task(1, TaskType::SyncFull(SyncFullTask::default())));
     c1.state.wait_finished(&task_id(1), LIMIT).await;
     // Every Microsoft answer now takes 2 s: the next snapshot's round outlasts a heartbeat.
-    h.control()
-        .set_faults(emulator::FaultConfig {
-            slow_rate: 1.0,
-            slow_delay: Duration::from_secs(2),
-            ..Default::default()
-        });
+    h.control().set_faults(emulator::FaultConfig {
+        slow_rate: 1.0,
+        slow_delay: Duration::from_secs(2),
+        ..Default::default()
+    });
     c1.state.cancel.lock().unwrap().push(task_id(2));
     c1.state
         .push_task(task(2, TaskType::SyncFull(SyncFullTask::default())));

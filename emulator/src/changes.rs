@@ -18,9 +18,9 @@ use super::quota::RequestCounts;
 use super::tenant::{
     AppRoleAssignment, DirectoryObjectKind, DirectoryRole, DirectoryRoleAssignment,
     DirectoryRoleEligibility, GroupEligibility, PrincipalKind, ResourceGroup, RoleAssignment,
-    RoleEligibility, ScheduleInfo, StorageAccount, Subscription, Tenant, TenantError, UserType,
-    app_role_assignment_id, derived_uuid, directory_role_assignment_id, resource_group_scope,
-    storage_account_scope, subscription_scope,
+    RoleDefinition, RoleEligibility, ScheduleInfo, StorageAccount, Subscription, Tenant,
+    TenantError, UserType, app_role_assignment_id, derived_uuid, directory_role_assignment_id,
+    resource_group_scope, storage_account_scope, subscription_scope,
 };
 use super::tenant::{ArmPrincipalType, Group, GroupAccess, Mailbox, ServicePrincipal, User};
 
@@ -129,6 +129,8 @@ pub enum TenantChange {
         access: GroupAccess,
     },
 
+    /// A custom Azure role, assignable at its `assignable_scopes`.
+    CreateRoleDefinition(Box<RoleDefinition>),
     /// An RBAC assignment at an ARM scope; recorded in the Activity Log of its subscription.
     CreateRoleAssignment {
         name: Uuid,
@@ -738,6 +740,16 @@ pub fn apply_to(
                     management_group,
                 },
             );
+            Ok(())
+        }
+        TenantChange::CreateRoleDefinition(definition) => {
+            if tenant.role_definitions.contains_key(&definition.id) {
+                return Err(TenantError::AlreadyExists {
+                    kind: "role definition",
+                    id: definition.id.to_string(),
+                });
+            }
+            tenant.role_definitions.insert(definition.id, *definition);
             Ok(())
         }
         TenantChange::MoveSubscription {

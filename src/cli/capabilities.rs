@@ -108,7 +108,10 @@ pub fn connector_metadata() -> ConnectorMetadata {
                     traits: vec![trait_number(resource_trait) as i32],
                     ..ResourceType::default()
                 }),
-                capabilities: type_capabilities(id).iter().map(|(c, _)| *c as i32).collect(),
+                capabilities: type_capabilities(id)
+                    .iter()
+                    .map(|(c, _)| *c as i32)
+                    .collect(),
             },
         )
         .collect();

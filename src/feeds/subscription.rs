@@ -212,7 +212,7 @@ impl SubscriptionFeed {
                 format!("/subscriptions/{s}/resourcegroups?api-version={RESOURCES_API}")
             }
             SubscriptionJob::RoleDefinitions => format!(
-                "/subscriptions/{s}/providers/Microsoft.Authorization/roleDefinitions?api-version={AUTHORIZATION_API}"
+                "/subscriptions/{s}/providers/Microsoft.Authorization/roleDefinitions?api-version={AUTHORIZATION_API}&$filter=atScopeAndBelow()"
             ),
             SubscriptionJob::RoleAssignments => format!(
                 "/subscriptions/{s}/providers/Microsoft.Authorization/roleAssignments?api-version={AUTHORIZATION_API}"

@@ -111,13 +111,17 @@ pub fn list_role_definitions(
 ) -> Result<ArmReply, ArmError> {
     let tenant = ctx.state.read_tenant();
     check_scope(&tenant, scope)?;
+    // Role Definitions - List: "Use atScopeAndBelow filter to search below the given scope as
+    // well"; without it, the roles assignable at the scope (their scopes at it or above).
+    let filter = request.param("$filter");
+    let and_below = filter.is_some_and(|f| f.trim().eq_ignore_ascii_case("atScopeAndBelow()"));
     let mut items = Vec::new();
     for r in tenant.role_definitions.values() {
-        let assignable = r
-            .assignable_scopes
-            .iter()
-            .any(|a| scope_is_within(&tenant, scope, a));
-        if assignable && definition_matches(request.param("$filter"), r)? {
+        let assignable = r.assignable_scopes.iter().any(|a| {
+            scope_is_within(&tenant, scope, a) || (and_below && scope_is_within(&tenant, a, scope))
+        });
+        let matches = and_below || definition_matches(filter, r)?;
+        if assignable && matches {
             items.push(role_definition_json(scope, r, &tenant));
         }
     }

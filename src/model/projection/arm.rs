@@ -341,6 +341,14 @@ pub fn scope(scope: &str, items: &dyn ItemLookup, options: &ProjectionOptions) -
     if target.id.resource_type == SUBSCRIPTION && !options.skip_unused_roles {
         let prefix = format!("{}:", target.id.resource);
         for id in items.ids(Collection::RoleDefinition, &prefix) {
+            let here = items
+                .item(&ItemKey::new(Collection::RoleDefinition, id.as_str()))
+                .is_none_or(|definition| {
+                    assignable_at_subscription(&definition, &target.id.resource)
+                });
+            if !here {
+                continue;
+            }
             if let Some(guid) = id.strip_prefix(&prefix) {
                 roles.entry(guid.to_ascii_lowercase()).or_insert(false);
             }
@@ -375,6 +383,25 @@ pub fn scope(scope: &str, items: &dyn ItemLookup, options: &ProjectionOptions) -
         }
     }
     records
+}
+
+/// Whether a role definition listed at a subscription may be assigned at the subscription
+/// itself (an assignable scope at the root, a management group, or the subscription): the list
+/// asks `atScopeAndBelow()`, so it also holds custom roles assignable only below it (resource
+/// groups, resources). A definition that names no scopes counts as assignable.
+fn assignable_at_subscription(definition: &Value, subscription: &str) -> bool {
+    let Some(scopes) = definition
+        .get("properties")
+        .and_then(|p| p.get("assignableScopes"))
+        .and_then(Value::as_array)
+    else {
+        return true;
+    };
+    let itself = format!("/subscriptions/{}", subscription.to_ascii_lowercase());
+    scopes.iter().filter_map(Value::as_str).any(|scope| {
+        let scope = scope.trim_end_matches('/').to_ascii_lowercase();
+        scope.is_empty() || scope.starts_with("/providers/microsoft.management/") || scope == itself
+    })
 }
 
 /// The grant of an Azure role assignment (`role:`) or eligibility (`eligible:`), attributed to
