@@ -8,6 +8,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use emulator::faults::FaultConfig;
 use emulator::{Control, TenantChange, TenantSpec};
 use support::*;
 
@@ -70,6 +71,13 @@ async fn kill_9_at_random_points_then_restart_still_equals_a_fresh_baseline() {
     let h = Harness::start(TenantSpec::with_users(400)).await;
     let state = state_path(&h, "crash");
     let args = h.args(&state, &[]);
+    // Every request answers 40 ms late, so that a sync lasts longer than the latest kill below
+    // whatever the machine's speed: the kills land mid-round, and the count below can tell.
+    h.control().set_faults(FaultConfig {
+        slow_rate: 1.0,
+        slow_delay: Duration::from_millis(40),
+        ..FaultConfig::default()
+    });
     let mut killed_mid_round = 0;
     for attempt in 0..8_u64 {
         if attempt >= 3 {
@@ -93,6 +101,7 @@ async fn kill_9_at_random_points_then_restart_still_equals_a_fresh_baseline() {
         }
     }
     assert!(killed_mid_round >= 4, "most runs were killed mid-sync");
+    h.control().set_faults(FaultConfig::default());
     entra_churn(&h.control(), 99, 25);
     let status = Command::new(BIN)
         .args(&args)

@@ -1,26 +1,11 @@
 //! The engine: runs rounds of feeds against the store.
 //!
-//! A feed's round is an explicit little state machine, persisted as the feed's cursor after every
-//! page (so `kill -9` at any point resumes where the last commit left off):
-//!
-//! ```text
-//!   (no cursor) --Baseline--> InRound{baseline} --...pages...--> Idle{cursor}
-//!   Idle{cursor} --Delta(cursor)--> InRound{delta} --...pages...--> Idle{cursor'}
-//!   any state --DeltaTokenExpired--> InRound{baseline} (this feed only; mark and sweep)
-//!   InRound --continuation link refused--> InRound{baseline} (this feed only)
-//! ```
-//!
-//! A stored nextLink is not forever: Graph refuses an expired directory page token with
-//! `400 Directory_ExpiredPageToken` (msgraph-sdk-dotnet issue 2254), and a link may answer 404
-//! or 410 once its object or session is gone. A round interrupted by a stop or a crash resumes
-//! its stored link, so such a refusal restarts the feed's round as a baseline (see
-//! [`refuses_continuation`]). A round that failed is not resumed at all: `end_round` forgets its
-//! generation, so the next round of that feed starts over.
-//!
+//! A feed's round is the state machine of [`round`]: this module is the thin async loop around
+//! its pure `step` (fetch a page, commit what `step` says, persist the cursor, repeat), plus
+//! what spans feeds: the order of a round, hints between feeds, subscriptions that come and go.
 //! Each page's item changes, the scopes it completed (swept: what the round did not mark is
-//! gone), and the feed's next state are committed together by [`Store::commit_page`]. A baseline
-//! ends by sweeping the feed's `baseline_scopes`, which is how objects Microsoft no longer
-//! returns disappear after an expired delta token or a reset.
+//! gone) and the feed's next cursor are committed together by [`Store::commit_page`], so `kill
+//! -9` at any point resumes where the last commit left off.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,25 +13,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde::Serialize;
 
-use crate::azure::ApiError;
-use crate::feeds::{
-    self, Api, Collection, Feed, FeedContext, FeedError, FeedOptions, Hints, ItemReader, Next,
-    Position,
-};
+use super::round::{self, FeedCursor, RoundState, Step};
+use crate::feeds::{self, Api, Collection, Feed, FeedContext, FeedOptions, Hints, ItemReader};
 use crate::store::{Generation, RoundOutcome, Store};
-
-/// A feed's persisted position, stored as its cursor in the store.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-enum FeedCursor {
-    /// A round in progress; resume it with `Position::Continue(next)`.
-    InRound { baseline: bool, next: Value },
-    /// Between rounds; the next round starts with `Position::Delta(cursor)`.
-    Idle { cursor: Value },
-}
 
 /// What one round of every feed did.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -247,7 +218,8 @@ impl Engine {
         Ok(())
     }
 
-    /// Drives one feed through one round, committing page by page.
+    /// Drives one feed through one round: fetch a page, let [`round::step`] say what to commit
+    /// and where to go next, commit it, repeat.
     async fn run_feed(
         &self,
         feed: &dyn Feed,
@@ -270,54 +242,52 @@ impl Engine {
             None => None,
         };
         let resumable_round = stored.as_ref().and_then(|s| s.round);
-        let (mut baseline, mut position, mut generation) = match (cursor, resumable_round) {
+        let (mut state, mut generation) = match (cursor, resumable_round) {
             (Some(FeedCursor::InRound { baseline, next }), Some(generation)) => {
                 tracing::info!(feed = %name, "resuming an interrupted round");
-                (baseline, Position::Continue(next), generation)
+                (RoundState::resume(baseline, next), generation)
             }
             (Some(FeedCursor::Idle { .. }), _) if kind == RoundKind::Changes && feed.polled() => {
                 return Ok(());
             }
-            (Some(FeedCursor::Idle { cursor }), _) => (
-                false,
-                Position::Delta(cursor),
-                self.begin_round(&name).await?,
-            ),
+            (Some(FeedCursor::Idle { cursor }), _) => {
+                (RoundState::delta(cursor), self.begin_round(&name).await?)
+            }
             // No cursor (first run or reset), or a round whose generation was lost.
-            _ => (true, Position::Baseline, self.begin_round(&name).await?),
+            _ => (RoundState::baseline(), self.begin_round(&name).await?),
         };
-        if baseline {
+        if state.baseline {
             report.baselines.push(name.clone());
         }
         let context = self.context_for(&name, kind);
-        let mut recovered = false;
+        let baseline_scopes = feed.baseline_scopes();
         loop {
             if self.is_stopping() {
                 tracing::info!(feed = %name, "stopping: the round resumes from the last committed page");
                 return Ok(());
             }
-            let page = match feed.next_page(&context, &position).await {
-                Ok(page) => page,
-                Err(error)
-                    if !recovered
-                        && (error == FeedError::DeltaTokenExpired
-                            || refuses_continuation(&position, &error)) =>
-                {
-                    tracing::warn!(feed = %name, error = %error, "delta cursor or continuation link refused by Microsoft: re-reading this feed from scratch");
-                    recovered = true;
+            let outcome = feed.next_page(&context, &state.position).await;
+            let (page, sweep, cursor, next) = match round::step(&state, outcome, &baseline_scopes) {
+                Step::Commit {
+                    page,
+                    sweep,
+                    cursor,
+                    next,
+                } => (page, sweep, cursor, next),
+                Step::Rebaseline(baseline) => {
+                    tracing::warn!(feed = %name, "delta cursor or continuation link refused by Microsoft: re-reading this feed from scratch");
                     report.expired.push(name.clone());
                     report.baselines.push(name.clone());
-                    baseline = true;
                     generation = self.begin_round(&name).await?;
-                    position = Position::Baseline;
+                    state = baseline;
                     continue;
                 }
-                Err(FeedError::LicenseRequired(message)) => {
+                Step::LicenseRequired(message) => {
                     self.turn_off_p2(&message);
                     self.end_round(&name, RoundOutcome::Completed).await?;
                     return Ok(());
                 }
-                Err(error) => {
+                Step::Failed(error) => {
                     tracing::warn!(feed = %name, error = %error, retryable = error.is_retryable(), "feed round failed; it resumes from its last committed page");
                     self.end_round(
                         &name,
@@ -331,26 +301,7 @@ impl Engine {
                 }
             };
             self.spread_hints(&name, page.hints);
-            let mut sweep = page.completed;
-            let (next_cursor, done) = match page.next {
-                Next::Continue(state) => {
-                    position = Position::Continue(state.clone());
-                    (
-                        FeedCursor::InRound {
-                            baseline,
-                            next: state,
-                        },
-                        false,
-                    )
-                }
-                Next::RoundDone(cursor) => {
-                    if baseline {
-                        sweep.extend(feed.baseline_scopes());
-                    }
-                    (FeedCursor::Idle { cursor }, true)
-                }
-            };
-            let cursor_value = serde_json::to_value(&next_cursor)?;
+            let cursor_value = serde_json::to_value(&cursor)?;
             let change_count = page.changes.len();
             let changes = page.changes;
             let outcome = self
@@ -368,7 +319,7 @@ impl Engine {
             {
                 observer(&PageEvent {
                     feed: &name,
-                    baseline,
+                    baseline: state.baseline,
                     changes: change_count,
                     records_changed: outcome.records_changed,
                 });
@@ -376,12 +327,15 @@ impl Engine {
             report.items_written += outcome.items_written;
             report.items_removed += outcome.items_removed;
             report.add_records_changed(outcome.records_changed);
-            if done {
-                self.end_round(&name, RoundOutcome::Completed).await?;
-                if let Ok(mut pending) = self.pending_hints.lock() {
-                    pending.remove(&name);
+            match next {
+                Some(next) => state = next,
+                None => {
+                    self.end_round(&name, RoundOutcome::Completed).await?;
+                    if let Ok(mut pending) = self.pending_hints.lock() {
+                        pending.remove(&name);
+                    }
+                    return Ok(());
                 }
-                return Ok(());
             }
         }
     }
@@ -462,23 +416,6 @@ pub struct PageEvent<'a> {
 }
 
 pub type PageObserver = Box<dyn Fn(&PageEvent<'_>) + Send + Sync>;
-
-/// Whether Microsoft refused a stored continuation link itself, rather than failing to answer
-/// it: a 400 (`Directory_ExpiredPageToken` and other dead `$skiptoken`s), 404 or 410 on the page
-/// a round resumed from. Restarting the round is the only way forward.
-fn refuses_continuation(position: &Position, error: &FeedError) -> bool {
-    matches!(position, Position::Continue(_))
-        && matches!(
-            error,
-            FeedError::Api(
-                ApiError::NotFound { .. }
-                    | ApiError::Other {
-                        status: Some(400 | 404 | 410),
-                        ..
-                    }
-            )
-        )
-}
 
 /// Subscription feeds are named `<prefix><subscription id>`.
 pub const SUBSCRIPTION_FEED_PREFIX: &str = "arm_subscription:";

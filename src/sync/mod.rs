@@ -1,4 +1,5 @@
-//! The sync engine and the commands built on it: rounds of feeds into the store (`engine`),
+//! The sync engine and the commands built on it: a feed's round as a pure state machine
+//! (`round`), rounds of feeds into the store (`engine`),
 //! exports (`export`), the long-running worker with its schedules and health endpoints
 //! (`worker`, `metrics`), the one-shot commands (`commands`) and the demo (`demo`).
 
@@ -10,5 +11,6 @@ pub mod engine;
 pub mod export;
 pub mod history;
 pub mod metrics;
+pub mod round;
 pub mod setup;
 pub mod worker;

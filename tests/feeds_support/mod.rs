@@ -12,8 +12,9 @@ use std::time::Duration;
 use baton_azure_delta::azure::{ApiError, BatchRequest, BatchResponse};
 use baton_azure_delta::feeds::{
     Api, Change, Collection, Feed, FeedContext, FeedError, FeedOptions, Hints, ItemKey, ItemReader,
-    Next, Page, Position,
+    Page, Position,
 };
+use baton_azure_delta::sync::round::{self, FeedCursor, RoundState, Step};
 use futures::future::BoxFuture;
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -408,8 +409,9 @@ impl Harness {
         }
     }
 
-    /// Runs one whole round like the engine: each page applied with the round's generation,
-    /// a baseline's scopes swept at its end.
+    /// Runs one whole round through the engine's own state machine (`round::step`): each page
+    /// applied with the round's generation and its sweeps, a baseline's scopes swept at its end.
+    /// What would make the engine re-baseline or stop comes back as the feed's error.
     pub async fn round(
         &mut self,
         feed: &dyn Feed,
@@ -418,30 +420,43 @@ impl Harness {
     ) -> Result<Round, FeedError> {
         self.generation += 1;
         let ctx = self.context(hints);
-        let baseline = start == Position::Baseline;
-        let mut position = start;
+        let mut state = match start {
+            Position::Baseline => RoundState::baseline(),
+            Position::Delta(cursor) => RoundState::delta(cursor),
+            Position::Continue(next) => RoundState::resume(false, next),
+        };
+        let baseline_scopes = feed.baseline_scopes();
         let mut pages = Vec::new();
         let mut found = Hints::default();
         for _ in 0..100_000 {
-            let page = feed.next_page(&ctx, &position).await?;
+            let outcome = feed.next_page(&ctx, &state.position).await;
+            let (page, sweep, cursor, next) = match round::step(&state, outcome, &baseline_scopes) {
+                Step::Commit {
+                    page,
+                    sweep,
+                    cursor,
+                    next,
+                } => (page, sweep, cursor, next),
+                Step::Rebaseline(_) => return Err(FeedError::DeltaTokenExpired),
+                Step::LicenseRequired(message) => return Err(FeedError::LicenseRequired(message)),
+                Step::Failed(error) => return Err(error),
+            };
             self.store.apply(&page, self.generation);
+            for scope in &sweep {
+                self.store.sweep(scope, self.generation);
+            }
             found.extend(page.hints.clone());
-            let next = page.next.clone();
             pages.push(page);
-            match next {
-                Next::Continue(state) => position = Position::Continue(state),
-                Next::RoundDone(cursor) => {
-                    if baseline {
-                        for scope in feed.baseline_scopes() {
-                            self.store.sweep(&scope, self.generation);
-                        }
-                    }
+            match (next, cursor) {
+                (Some(next), _) => state = next,
+                (None, FeedCursor::Idle { cursor }) => {
                     return Ok(Round {
                         pages,
                         cursor,
                         hints: found,
                     });
                 }
+                (None, other) => panic!("{}: a round ended with {other:?}", feed.name()),
             }
         }
         panic!("{}: the round never ended", feed.name());
