@@ -11,6 +11,10 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use baton_azure_delta::model::connector::{EventKind, ListEventsResponse};
+use baton_azure_delta::model::proto::{
+    Entitlement, Grant, GrantAlreadyExists, GrantAlreadyRevoked, GrantManagerServiceGrantResponse,
+    GrantManagerServiceRevokeResponse, Named, Resource, ResourceId, find_annotation,
+};
 use baton_azure_delta::service::proto::{
     EventFeedTask, FinalState, GrantTask, Opaque, RevokeTask, SyncFullTask, TaskType,
 };
@@ -535,4 +539,207 @@ async fn event_feed_prints_protojson_lines_and_resumes_at_its_cursor() {
     // commits were written now, so they are all within it.
     let recent = cli_support::run(h.dir.path(), &["--event-feed", &state_arg], &[]);
     assert_eq!(recent.stdout.lines().count(), lines.len());
+}
+
+/// A live user of the tenant in no group, and a cloud security group.
+fn free_user_and_group(h: &Harness) -> (uuid::Uuid, uuid::Uuid) {
+    h.control().with_tenant(|t| {
+        let user = t
+            .users
+            .values()
+            .filter(|u| u.deleted.is_none())
+            .find(|u| {
+                t.groups
+                    .values()
+                    .all(|g| !g.members.contains(&u.id) && !g.owners.contains(&u.id))
+            })
+            .expect("a user in no group")
+            .id;
+        let group = t
+            .groups
+            .values()
+            .find(|g| g.deleted.is_none() && g.security_enabled && !g.on_premises_sync_enabled)
+            .expect("a cloud security group")
+            .id;
+        (user, group)
+    })
+}
+
+fn resource(resource_type: &str, id: uuid::Uuid) -> Resource {
+    Resource {
+        id: Some(ResourceId {
+            resource_type: resource_type.to_string(),
+            resource: id.to_string(),
+        }),
+        ..Resource::default()
+    }
+}
+
+/// A grant task for `group`'s members entitlement to `user`, as ConductorOne sends it.
+fn grant_task(group: uuid::Uuid, user: uuid::Uuid) -> TaskType {
+    TaskType::Grant(GrantTask {
+        entitlement: Some(Entitlement {
+            id: format!("group:{group}:members"),
+            resource: Some(resource("group", group)),
+            ..Entitlement::default()
+        }),
+        principal: Some(resource("user", user)),
+        ..GrantTask::default()
+    })
+}
+
+fn revoke_task(grant_id: &str) -> TaskType {
+    TaskType::Revoke(RevokeTask {
+        grant: Some(Grant {
+            id: grant_id.to_string(),
+            ..Grant::default()
+        }),
+        ..RevokeTask::default()
+    })
+}
+
+/// The response of a task that succeeded, decoded as `M` (whose type URL it must carry).
+fn response_of<M: Named + Default>(finished: &service_support::Finished) -> M {
+    let Some(FinalState::Success(success)) = &finished.request.final_state else {
+        panic!("expected success, got {finished:?}");
+    };
+    let response = success.response.clone().expect("a response");
+    assert_eq!(
+        response.type_url,
+        format!("type.googleapis.com/{}", M::FULL_NAME)
+    );
+    M::decode(response.value.as_slice()).expect("the response decodes")
+}
+
+fn is_member(h: &Harness, group: uuid::Uuid, user: uuid::Uuid) -> bool {
+    h.control()
+        .with_tenant(|t| t.groups[&group].members.contains(&user))
+}
+
+/// With `--provisioning`, grant and revoke tasks write the tenant through the provisioner and
+/// answer baton's responses: a member added, the same grant again already there, the revoke
+/// removing it, the same revoke again already gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grant_and_revoke_tasks_change_the_tenant() {
+    let h = Harness::start(TenantSpec::with_users(60)).await;
+    let c1 = FakeConductorOne::start(SEED).await;
+    let state = h.dir.path().join("state");
+    let config = config_of(
+        service_args(&h, &c1, &state, &["--provisioning"]),
+        &client_secret(SEED),
+    );
+    let worker = start_worker(config);
+    let (user, group) = free_user_and_group(&h);
+    let grant_id = format!("group:{group}:members:user:{user}");
+    assert!(!is_member(&h, group, user));
+
+    // A full-sync task first: the baseline makes the group and the user known to the store.
+    c1.state
+        .push_task(task(10, TaskType::SyncFull(SyncFullTask::default())));
+    let synced = c1.state.wait_finished(&task_id(10), LIMIT).await;
+    assert!(
+        matches!(synced.request.final_state, Some(FinalState::Success(_))),
+        "{synced:?}"
+    );
+    c1.state.push_task(task(1, grant_task(group, user)));
+    let granted: GrantManagerServiceGrantResponse =
+        response_of(&c1.state.wait_finished(&task_id(1), LIMIT).await);
+    assert!(granted.annotations.is_empty(), "{granted:?}");
+    assert_eq!(granted.grants.len(), 1);
+    assert_eq!(granted.grants[0].id, grant_id);
+    assert_eq!(
+        granted.grants[0]
+            .principal
+            .as_ref()
+            .and_then(|p| p.id.clone()),
+        resource("user", user).id
+    );
+    assert!(is_member(&h, group, user), "the grant task added no member");
+    let counts = h.control().request_counts();
+    assert!(
+        counts.by_endpoint.keys().any(|k| k.contains("$ref")),
+        "a member is added by POST .../members/$ref: {:?}",
+        counts.by_endpoint.keys()
+    );
+
+    c1.state.push_task(task(2, grant_task(group, user)));
+    let again: GrantManagerServiceGrantResponse =
+        response_of(&c1.state.wait_finished(&task_id(2), LIMIT).await);
+    assert!(
+        find_annotation::<GrantAlreadyExists>(&again.annotations).is_some(),
+        "{again:?}"
+    );
+    assert!(is_member(&h, group, user));
+
+    c1.state.push_task(task(3, revoke_task(&grant_id)));
+    let revoked: GrantManagerServiceRevokeResponse =
+        response_of(&c1.state.wait_finished(&task_id(3), LIMIT).await);
+    assert!(revoked.annotations.is_empty(), "{revoked:?}");
+    assert!(
+        !is_member(&h, group, user),
+        "the revoke task left the member"
+    );
+
+    c1.state.push_task(task(4, revoke_task(&grant_id)));
+    let gone: GrantManagerServiceRevokeResponse =
+        response_of(&c1.state.wait_finished(&task_id(4), LIMIT).await);
+    assert!(
+        find_annotation::<GrantAlreadyRevoked>(&gone.annotations).is_some(),
+        "{gone:?}"
+    );
+
+    // An id the store does not know is the request's fault: not retried.
+    c1.state.push_task(task(
+        5,
+        TaskType::Grant(GrantTask {
+            entitlement: Some(Entitlement {
+                id: format!("group:{}:members", uuid::Uuid::nil()),
+                ..Entitlement::default()
+            }),
+            principal: Some(resource("user", user)),
+            ..GrantTask::default()
+        }),
+    ));
+    let (code, message, non_retryable) =
+        error_of(&c1.state.wait_finished(&task_id(5), LIMIT).await);
+    assert_eq!(code, Code::InvalidArgument as i32, "{message}");
+    assert!(
+        message.contains(&uuid::Uuid::nil().to_string()),
+        "{message}"
+    );
+    assert!(message.contains(&user.to_string()), "{message}");
+    assert!(non_retryable);
+    worker.abort();
+}
+
+/// Without `--provisioning`, grant and revoke tasks naming real access are refused before any
+/// write: FAILED_PRECONDITION, not retried, and the tenant is unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grant_and_revoke_tasks_are_refused_without_provisioning() {
+    let h = Harness::start(TenantSpec::with_users(40)).await;
+    let c1 = FakeConductorOne::start(SEED).await;
+    let state = h.dir.path().join("state");
+    let config = config_of(service_args(&h, &c1, &state, &[]), &client_secret(SEED));
+    let worker = start_worker(config);
+    let (user, group) = free_user_and_group(&h);
+    let grant_id = format!("group:{group}:members:user:{user}");
+    c1.state.push_task(task(1, grant_task(group, user)));
+    c1.state.push_task(task(2, revoke_task(&grant_id)));
+    for n in [1, 2] {
+        let (code, message, non_retryable) =
+            error_of(&c1.state.wait_finished(&task_id(n), LIMIT).await);
+        assert_eq!(code, Code::FailedPrecondition as i32, "task {n}: {message}");
+        assert!(message.contains("--provisioning"), "{message}");
+        assert!(message.contains(&group.to_string()), "{message}");
+        assert!(non_retryable);
+    }
+    assert!(!is_member(&h, group, user));
+    let counts = h.control().request_counts();
+    let writes: Vec<&String> = counts
+        .by_endpoint
+        .keys()
+        .filter(|k| k.contains("$ref"))
+        .collect();
+    assert!(writes.is_empty(), "nothing is written: {writes:?}");
+    worker.abort();
 }

@@ -262,6 +262,24 @@ pub struct GrantAlreadyExists {}
 #[derive(Clone, PartialEq, Message)]
 pub struct GrantAlreadyRevoked {}
 
+/// What a connector answers baton's `Grant` with; service mode sends it back in `FinishTask`
+/// for a grant task (baton-sdk `proto/c1/connector/v2/grant.proto`, and
+/// `pkg/tasks/c1api/grant.go` for where it is sent).
+#[derive(Clone, PartialEq, Message)]
+pub struct GrantManagerServiceGrantResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub annotations: Vec<Any>,
+    #[prost(message, repeated, tag = "2")]
+    pub grants: Vec<Grant>,
+}
+
+/// What a connector answers baton's `Revoke` with (same file; `pkg/tasks/c1api/revoke.go`).
+#[derive(Clone, PartialEq, Message)]
+pub struct GrantManagerServiceRevokeResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub annotations: Vec<Any>,
+}
+
 /// A message that knows its fully qualified protobuf name, so it can be wrapped in an `Any`.
 pub trait Named: Message {
     const FULL_NAME: &'static str;
@@ -291,6 +309,8 @@ named! {
     ExternalResourceMatchId => "c1.connector.v2.ExternalResourceMatchID",
     GrantAlreadyExists => "c1.connector.v2.GrantAlreadyExists",
     GrantAlreadyRevoked => "c1.connector.v2.GrantAlreadyRevoked",
+    GrantManagerServiceGrantResponse => "c1.connector.v2.GrantManagerServiceGrantResponse",
+    GrantManagerServiceRevokeResponse => "c1.connector.v2.GrantManagerServiceRevokeResponse",
 }
 
 /// Wraps an annotation in an `Any` with baton's type URL.

@@ -7,6 +7,9 @@
 //! A full-sync task is answered from the store: the worker runs a round of changes (a baseline
 //! only when the store is empty or reset) and writes a full `.c1z`, between its scheduled
 //! rounds and never during one ([`SnapshotRequest`]); the file is uploaded with `UploadAsset`.
+//! Grant and revoke tasks call the same `crate::provision::Provisioner` as the one-shots; the
+//! store write that follows a granted or revoked access also runs between rounds. Both go
+//! through the one queue the worker takes work from between rounds, [`BetweenRounds`].
 //!
 //! | file | job |
 //! |---|---|
@@ -25,6 +28,7 @@ mod tasks;
 mod token;
 
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -33,10 +37,10 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use client::{BatonClient, UPLOAD_ATTEMPTS, UPLOAD_CHUNK_BYTES};
 pub use credentials::{ClientCredentials, CredentialError};
-pub use tasks::provision_task;
 
 use crate::c1z::writer::{ExportOptions, ExportSummary};
 use crate::config::{Config, ServiceSettings};
+use crate::provision::Provisioner;
 use crate::store::Store;
 use crate::sync::engine::RoundReport;
 
@@ -46,6 +50,18 @@ pub struct SnapshotRequest {
     pub path: PathBuf,
     pub options: ExportOptions,
     pub reply: oneshot::Sender<anyhow::Result<Snapshot>>,
+}
+
+/// Work the task loop hands the worker. The worker takes it from one queue beside its
+/// scheduled ticks, one item at a time, so it runs between rounds and never during one: work
+/// that arrives during a round waits for the round's end.
+pub enum BetweenRounds {
+    /// A round of changes, then a full export.
+    Snapshot(SnapshotRequest),
+    /// Work that needs nothing of the worker but its turn (a grant or a revoke, which write the
+    /// store): awaited as it is. It answers its task through a channel of its own, and should
+    /// do nothing when that channel's receiver is gone (the task was cancelled meanwhile).
+    Run(Pin<Box<dyn Future<Output = ()> + Send>>),
 }
 
 /// What answering a [`SnapshotRequest`] did.
@@ -64,7 +80,10 @@ pub struct Service {
 /// What the worker gives the task loop.
 pub struct WorkerHandles {
     pub store: Arc<Store>,
-    pub snapshots: mpsc::Sender<SnapshotRequest>,
+    /// Work the worker runs between its rounds.
+    pub between_rounds: mpsc::Sender<BetweenRounds>,
+    /// Built from the worker's own client and store; enabled by the `provisioning` setting.
+    pub provisioner: Provisioner,
     /// True while ConductorOne answers; `/readyz` reports it.
     pub connected: Arc<AtomicBool>,
 }

@@ -5,10 +5,18 @@
 //!   are answered `UNIMPLEMENTED`, since the store exports whole snapshots.
 //! - `event_feed`: one page of the store's change log as baton events (`crate::events`),
 //!   in a `c1.connector.v2.ListEventsResponse`.
-//! - `grant`, `revoke`: [`provision_task`].
+//! - `grant`, `revoke`: `crate::provision::Provisioner`'s `grant` and `revoke`, the code the
+//!   one-shots call, run on the worker between rounds ([`BetweenRounds::Run`]) since a write
+//!   is recorded in the store at once. A grant task's entitlement id and principal (resource
+//!   type and id of its `Resource`) name the access; a revoke task's grant id does. Success
+//!   answers baton-sdk's own responses (`c1.connector.v2.GrantManagerServiceGrantResponse`,
+//!   with the grant made and the annotations, and `GrantManagerServiceRevokeResponse`; the
+//!   SDK sends them in `pkg/tasks/c1api/grant.go` and `revoke.go`); errors map to a status
+//!   ([`provision_failure`]).
 //! - `hello`: a `Hello` naming the task.
 //! - anything else: `UNIMPLEMENTED`, not retryable.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use prost::Message;
@@ -16,10 +24,14 @@ use prost_types::Any;
 use tokio::sync::oneshot;
 use tonic::Code;
 
-use super::proto::{EventFeedTask, SyncFullTask, Task, TaskType};
-use super::{Service, SnapshotRequest, WorkerHandles};
+use super::proto::{EventFeedTask, GrantTask, RevokeTask, SyncFullTask, Task, TaskType};
+use super::{BetweenRounds, Service, SnapshotRequest, WorkerHandles};
 use crate::c1z::writer::ExportOptions;
 use crate::events::{self, StartAt};
+use crate::model::proto::{
+    self as model, GrantManagerServiceGrantResponse, GrantManagerServiceRevokeResponse,
+};
+use crate::provision::{PrincipalRef, ProvisionError};
 use crate::store::Store;
 
 /// How a task ended.
@@ -54,8 +66,8 @@ pub async fn handle(service: &Service, worker: &WorkerHandles, task: &Task) -> O
     match &task.task_type {
         Some(TaskType::SyncFull(options)) => full_sync(service, worker, &task.id, options).await,
         Some(TaskType::EventFeed(request)) => event_feed(worker.store.clone(), request).await,
-        Some(TaskType::Grant(_)) => provision_task("grant"),
-        Some(TaskType::Revoke(_)) => provision_task("revoke"),
+        Some(TaskType::Grant(request)) => grant(worker, request).await,
+        Some(TaskType::Revoke(request)) => revoke(worker, request).await,
         Some(TaskType::Hello(_)) => {
             let hello = super::session::hello_request(&task.id);
             match service.client.hello(hello).await {
@@ -68,16 +80,143 @@ pub async fn handle(service: &Service, worker: &WorkerHandles, task: &Task) -> O
     }
 }
 
-/// Grant and revoke tasks. Provisioning lives in `src/provision/` (issue #13); until it is
-/// wired in here, they are refused with a clear, non-retryable status.
-pub fn provision_task(kind: &str) -> Outcome {
-    Outcome::failed(
-        Code::FailedPrecondition,
-        format!(
-            "{kind} tasks need provisioning, which this build of baton-azure-delta does not provide yet"
+/// Runs `work` on the worker between rounds and waits for its answer; `None` when the worker
+/// is stopping.
+async fn between_rounds<T: Send + 'static>(
+    worker: &WorkerHandles,
+    work: impl Future<Output = T> + Send + 'static,
+) -> Option<T> {
+    let (reply, answer) = oneshot::channel();
+    let job = async move {
+        // A task cancelled while it waited for a round writes nothing.
+        if reply.is_closed() {
+            return;
+        }
+        let _ = reply.send(work.await);
+    };
+    worker
+        .between_rounds
+        .send(BetweenRounds::Run(Box::pin(job)))
+        .await
+        .ok()?;
+    answer.await.ok()
+}
+
+fn stopping() -> Outcome {
+    Outcome::failed(Code::Unavailable, "the worker is stopping", false)
+}
+
+/// The entitlement id and principal a grant task names. Missing parts stay empty: the
+/// provisioner refuses them (after refusing everything when provisioning is off).
+fn grant_request(request: &GrantTask) -> (String, PrincipalRef) {
+    let entitlement_id = request
+        .entitlement
+        .as_ref()
+        .map(|e| e.id.clone())
+        .unwrap_or_default();
+    let id = request.principal.as_ref().and_then(|p| p.id.as_ref());
+    let principal = PrincipalRef {
+        resource_type: id.map(|id| id.resource_type.clone()).unwrap_or_default(),
+        id: id.map(|id| id.resource.clone()).unwrap_or_default(),
+    };
+    (entitlement_id, principal)
+}
+
+async fn grant(worker: &WorkerHandles, request: &GrantTask) -> Outcome {
+    let (entitlement_id, principal) = grant_request(request);
+    let grant_id = format!(
+        "{entitlement_id}:{}:{}",
+        principal.resource_type, principal.id
+    );
+    let what = format!(
+        "grant of {entitlement_id:?} to {:?}",
+        format!("{}:{}", principal.resource_type, principal.id)
+    );
+    let provisioner = worker.provisioner.clone();
+    let done = between_rounds(worker, async move {
+        provisioner.grant(&entitlement_id, &principal).await
+    })
+    .await;
+    match done {
+        None => stopping(),
+        Some(Err(error)) => provision_failure(&what, &error),
+        Some(Ok(outcome)) => {
+            tracing::info!(grant = %grant_id, ?outcome, "grant task done");
+            let grant = model::Grant {
+                id: grant_id,
+                entitlement: request.entitlement.clone(),
+                principal: request.principal.clone(),
+                ..model::Grant::default()
+            };
+            let response = GrantManagerServiceGrantResponse {
+                annotations: outcome.annotations(),
+                grants: vec![grant],
+            };
+            Outcome::Success {
+                response: Some(model::any(&response)),
+            }
+        }
+    }
+}
+
+/// The grant id a revoke task names: the grant's id, else `<entitlement id>:<principal type>:
+/// <principal id>` from its parts (what baton ids grants by, DATA_MODEL.md).
+fn revoke_request(request: &RevokeTask) -> String {
+    let Some(grant) = &request.grant else {
+        return String::new();
+    };
+    if !grant.id.is_empty() {
+        return grant.id.clone();
+    }
+    match (
+        grant.entitlement.as_ref().map(|e| e.id.as_str()),
+        grant.principal.as_ref().and_then(|p| p.id.as_ref()),
+    ) {
+        (Some(entitlement), Some(principal)) => format!(
+            "{entitlement}:{}:{}",
+            principal.resource_type, principal.resource
         ),
-        true,
-    )
+        _ => String::new(),
+    }
+}
+
+async fn revoke(worker: &WorkerHandles, request: &RevokeTask) -> Outcome {
+    let grant_id = revoke_request(request);
+    let what = format!("revoke of grant {grant_id:?}");
+    let provisioner = worker.provisioner.clone();
+    let id = grant_id.clone();
+    let done = between_rounds(worker, async move { provisioner.revoke(&id).await }).await;
+    match done {
+        None => stopping(),
+        Some(Err(error)) => provision_failure(&what, &error),
+        Some(Ok(outcome)) => {
+            tracing::info!(grant = %grant_id, ?outcome, "revoke task done");
+            let response = GrantManagerServiceRevokeResponse {
+                annotations: outcome.annotations(),
+            };
+            Outcome::Success {
+                response: Some(model::any(&response)),
+            }
+        }
+    }
+}
+
+/// A provisioning error as a task status. What the request itself got wrong, and what the
+/// tenant or the configuration refuses, is not retried; what may pass later is. `what` names
+/// the entitlement and principal; the errors carry ids and Microsoft's answers, never a secret.
+fn provision_failure(what: &str, error: &ProvisionError) -> Outcome {
+    let (code, non_retryable) = match error {
+        ProvisionError::Disabled => (Code::FailedPrecondition, true),
+        ProvisionError::UnknownId(_) => (Code::InvalidArgument, true),
+        ProvisionError::NotProvisionable { .. } | ProvisionError::Refused(_) => {
+            (Code::FailedPrecondition, true)
+        }
+        ProvisionError::Forbidden(_) => (Code::PermissionDenied, true),
+        ProvisionError::LicenseRequired(_) => (Code::FailedPrecondition, true),
+        ProvisionError::Failed(_) => (Code::Unavailable, false),
+        ProvisionError::NotRecorded { .. } | ProvisionError::Store(_) => (Code::Internal, false),
+    };
+    Outcome::failed(code, format!("{what}: {error}"), non_retryable)
 }
 
 fn unimplemented(kind: &str) -> Outcome {
@@ -128,7 +267,12 @@ async fn full_sync(
         },
         reply,
     };
-    if worker.snapshots.send(request).await.is_err() {
+    if worker
+        .between_rounds
+        .send(BetweenRounds::Snapshot(request))
+        .await
+        .is_err()
+    {
         return Outcome::failed(Code::Unavailable, "the worker is stopping", false);
     }
     let snapshot = match answer.await {

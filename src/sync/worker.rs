@@ -3,9 +3,10 @@
 //! changed something, `/healthz`, `/readyz` and `/metrics`, and a graceful stop on SIGTERM or
 //! SIGINT that lets the page being committed finish.
 //!
-//! In ConductorOne service mode (`crate::service`) the task loop runs beside the rounds; the
-//! snapshots its full-sync tasks need are written by this loop, between rounds, so a task that
-//! arrives during a round waits for it and rounds never overlap. `/readyz` then also needs
+//! In ConductorOne service mode (`crate::service`) the task loop runs beside the rounds. What
+//! its tasks need of the store (the snapshots of full-sync tasks, the writes of grant and
+//! revoke tasks) is run by this loop, between rounds ([`BetweenRounds`]), so a task that
+//! arrives during a round waits for it and never overlaps one. `/readyz` then also needs
 //! ConductorOne to answer.
 
 use std::sync::Arc;
@@ -25,7 +26,8 @@ use super::metrics::Metrics;
 use super::{export, history, setup};
 use crate::azure::AzureClient;
 use crate::config::Config;
-use crate::service::{Service, Snapshot, SnapshotRequest, WorkerHandles};
+use crate::provision::Provisioner;
+use crate::service::{BetweenRounds, Service, Snapshot, SnapshotRequest, WorkerHandles};
 use crate::store::{Store, StoreUse};
 
 /// What a schedule asks for.
@@ -111,12 +113,17 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     // The first round runs at once: a baseline on a new store, or a catch-up after downtime.
     let _ = ticks.try_send(Tick::Round(RoundKind::Poll));
 
-    let (snapshots, mut next_snapshot) = mpsc::channel::<SnapshotRequest>(1);
+    let (between_rounds, mut next_between) = mpsc::channel::<BetweenRounds>(1);
     let (service_failed, failure) = tokio::sync::watch::channel(None::<String>);
     if let (Some(service), Some(connected)) = (service, &health.connected) {
         let handles = WorkerHandles {
             store: store.clone(),
-            snapshots,
+            between_rounds,
+            provisioner: Provisioner::new(
+                client.clone(),
+                store.clone(),
+                config.options.provisioning,
+            ),
             connected: connected.clone(),
         };
         tokio::spawn(async move {
@@ -130,9 +137,12 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     loop {
         tokio::select! {
             _ = &mut stop => break,
-            Some(request) = next_snapshot.recv() => {
-                answer_snapshot(config, &engine, &store, &client, &health, request).await;
-            }
+            Some(work) = next_between.recv() => match work {
+                BetweenRounds::Snapshot(request) => {
+                    answer_snapshot(config, &engine, &store, &client, &health, request).await;
+                }
+                BetweenRounds::Run(work) => work.await,
+            },
             Some(tick) = next_tick.recv() => {
                 let round = run_tick(config, &engine, &store, &client, &health, tick);
                 tokio::pin!(round);
