@@ -618,7 +618,8 @@ async fn disabled_provisioning_and_unknown_ids_are_refused() {
     assert!(matches!(error, ProvisionError::UnknownId(_)), "{error:?}");
 }
 
-/// The binary's one-shots: refused without `--provisioning` (exit 1), a grant and its repeat
+/// The binary's one-shots: refused without `--provisioning` (exit 1, before any request, a token
+/// request included, reaches the emulator), a grant and its repeat
 /// with `--provisioning` (one JSON line each, the repeat with `GrantAlreadyExists`), an unknown
 /// entitlement (exit 1), and `--revoke-grant`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -653,9 +654,24 @@ async fn the_one_shot_flags_grant_and_revoke_through_the_binary() {
         "user",
     ];
 
+    // Refused before signing in: no token request (nor any other) reaches the emulator.
+    h.control().reset_counts();
     let (code, _, stderr) = run(&grant_args);
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("--provisioning"), "{stderr}");
+    let sent = h.control().request_counts().by_api;
+    assert!(
+        sent.is_empty(),
+        "the refused one-shot sent requests: {sent:?}"
+    );
+    let (code, _, stderr) = run(&["--revoke-grant", &format!("{entitlement}:user:{principal}")]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("--provisioning"), "{stderr}");
+    let sent = h.control().request_counts().by_api;
+    assert!(
+        sent.is_empty(),
+        "the refused one-shot sent requests: {sent:?}"
+    );
 
     let mut enabled = grant_args.to_vec();
     enabled.push("--provisioning");
