@@ -1,13 +1,15 @@
 //! Grant and revoke against the tenant emulator, through `provision::Provisioner` (the surface
 //! the one-shots and service mode share) and through the binary's one-shot flags: every
 //! entitlement kind that is built, both idempotent paths, a refused principal type, a revoke
-//! that leaves another principal's assignment alone, provisioning disabled, unknown ids, and
-//! rounds after the writes that find nothing more to change.
+//! that leaves another principal's assignment alone, provisioning disabled, unknown ids, a
+//! missing write permission (Graph's and ARM's 403), and rounds after the writes that find
+//! nothing more to change.
 
 mod support;
 
 use std::process::Command;
 
+use baton_azure_delta::azure::ApiError;
 use baton_azure_delta::c1z::writer::ExportOptions;
 use baton_azure_delta::model::{Record, Table};
 use baton_azure_delta::provision::{
@@ -618,7 +620,8 @@ async fn disabled_provisioning_and_unknown_ids_are_refused() {
     assert!(matches!(error, ProvisionError::UnknownId(_)), "{error:?}");
 }
 
-/// The binary's one-shots: refused without `--provisioning` (exit 1), a grant and its repeat
+/// The binary's one-shots: refused without `--provisioning` (exit 1, before any request, a token
+/// request included, reaches the emulator), a grant and its repeat
 /// with `--provisioning` (one JSON line each, the repeat with `GrantAlreadyExists`), an unknown
 /// entitlement (exit 1), and `--revoke-grant`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -653,9 +656,24 @@ async fn the_one_shot_flags_grant_and_revoke_through_the_binary() {
         "user",
     ];
 
+    // Refused before signing in: no token request (nor any other) reaches the emulator.
+    h.control().reset_counts();
     let (code, _, stderr) = run(&grant_args);
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("--provisioning"), "{stderr}");
+    let sent = h.control().request_counts().by_api;
+    assert!(
+        sent.is_empty(),
+        "the refused one-shot sent requests: {sent:?}"
+    );
+    let (code, _, stderr) = run(&["--revoke-grant", &format!("{entitlement}:user:{principal}")]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("--provisioning"), "{stderr}");
+    let sent = h.control().request_counts().by_api;
+    assert!(
+        sent.is_empty(),
+        "the refused one-shot sent requests: {sent:?}"
+    );
 
     let mut enabled = grant_args.to_vec();
     enabled.push("--provisioning");
@@ -990,4 +1008,181 @@ async fn azure_eligibility_is_requested_and_removed_idempotently() {
         matches!(error, ProvisionError::LicenseRequired(_)),
         "{error:?}"
     );
+}
+
+/// The tenant's grants as the store holds them.
+fn store_grants(worker: &Worker) -> Vec<String> {
+    worker
+        .records()
+        .into_keys()
+        .filter(|(table, _)| *table == Table::Grants)
+        .map(|(_, id)| id)
+        .collect()
+}
+
+/// The message of a refused write names the entitlement, the principal and Microsoft's request
+/// id, and the refusal is Microsoft's `code`.
+fn assert_forbidden(error: &ProvisionError, entitlement: &str, principal: &str, code: &str) {
+    let ProvisionError::Forbidden(rejection) = error else {
+        panic!("not Forbidden: {error:?}");
+    };
+    assert_eq!(rejection.entitlement, entitlement);
+    assert_eq!(rejection.principal, principal);
+    assert!(
+        matches!(&rejection.error, ApiError::Forbidden { code: c, .. } if c == code),
+        "{:?}",
+        rejection.error
+    );
+    let request_id = rejection
+        .request_id
+        .as_deref()
+        .filter(|id| !id.is_empty())
+        .unwrap_or_else(|| panic!("no request id: {rejection:?}"));
+    let message = error.to_string();
+    assert!(message.starts_with("permission missing: "), "{message}");
+    for part in [entitlement, principal, &format!("request id {request_id}")] {
+        assert!(message.contains(part), "{part} not in {message}");
+    }
+}
+
+/// An app consented read permissions only (the emulator's `read_only_app`): a group member grant
+/// (Graph, 403 `Authorization_RequestDenied`) and an Azure role grant (ARM, 403
+/// `AuthorizationFailed`) each fail with `Forbidden` naming the entitlement and principal and
+/// carrying Microsoft's request id; the one-shot exits 1 with that message; neither the tenant
+/// nor the store's grants change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_write_permission_is_forbidden_and_writes_nothing() {
+    let h = Harness::start(TenantSpec::with_users(60)).await;
+    let state = state_path(&h, "forbidden");
+    let (holder, role, scope) = h.control().with_tenant(|t| {
+        let role = t
+            .role_definitions
+            .values()
+            .find(|r| r.assignable_scopes.iter().any(|s| s == "/"))
+            .expect("a built-in role, assignable everywhere")
+            .id;
+        let sub = *t.subscriptions.keys().next().expect("a subscription");
+        (cloud_group_of(t), role, subscription_scope(sub))
+    });
+    // An assignment at the subscription, so that it has a `role:` entitlement to grant.
+    h.control()
+        .apply(TenantChange::CreateRoleAssignment {
+            name: Uuid::from_u128(0xf0f0),
+            scope: scope.clone(),
+            role_definition: role,
+            principal: holder,
+            principal_type: ArmPrincipalType::Group,
+        })
+        .expect("assignment");
+    let (worker, _) = synced_worker(&h, "forbidden").await;
+    let suffix = format!(":role:{role}:group:{holder}");
+    let azure_role = worker
+        .decoded()
+        .into_iter()
+        .find_map(|record| match record {
+            Record::Grant(g) => {
+                g.id.strip_suffix(&suffix)
+                    .filter(|e| e.starts_with("subscription:"))
+                    .map(|e| format!("{e}:role:{role}"))
+            }
+            _ => None,
+        })
+        .expect("the subscription's role entitlement");
+    let group = cloud_group(&h);
+    let members = format!("group:{group}:members");
+    let users = free_users(&h, 2);
+    let (member, assignee) = (users[0], users[1]);
+
+    let tenant_before = h.control().with_tenant(|t| format!("{t:?}"));
+    let grants_before = store_grants(&worker);
+    h.control().set_wire(emulator::WireBehaviours {
+        read_only_app: true,
+        ..Default::default()
+    });
+
+    let p = provisioner(&worker, true).await;
+    let error = p
+        .grant(&members, &user(member))
+        .await
+        .expect_err("a Graph write without permission");
+    assert_forbidden(
+        &error,
+        &members,
+        &format!("user:{member}"),
+        "Authorization_RequestDenied",
+    );
+    let error = p
+        .grant(&azure_role, &user(assignee))
+        .await
+        .expect_err("an ARM write without permission");
+    assert_forbidden(
+        &error,
+        &azure_role,
+        &format!("user:{assignee}"),
+        "AuthorizationFailed",
+    );
+    assert!(
+        error.to_string().contains(&format!(
+            "'Microsoft.Authorization/roleAssignments/write' over scope '{scope}'"
+        )),
+        "{error}"
+    );
+    assert_eq!(
+        store_grants(&worker),
+        grants_before,
+        "the store's grants changed"
+    );
+    drop(p);
+    drop(worker);
+
+    let output = Command::new(BIN)
+        .env_clear()
+        .args(h.args(
+            &state,
+            &[
+                "--provisioning",
+                "--grant-entitlement",
+                &members,
+                "--grant-principal",
+                &member.to_string(),
+                "--grant-principal-type",
+                "user",
+            ],
+        ))
+        .output()
+        .expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        output.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    for part in [
+        "permission missing: grant of ",
+        members.as_str(),
+        &format!("user:{member}"),
+        "Authorization_RequestDenied",
+        "request id ",
+    ] {
+        assert!(stderr.contains(part), "{part} not in {stderr}");
+    }
+    assert!(!stderr.contains("request id (none sent)"), "{stderr}");
+
+    let tenant_after = h.control().with_tenant(|t| format!("{t:?}"));
+    assert!(tenant_after == tenant_before, "the tenant changed");
+    let worker = h.worker(&state, &["--provisioning"]).await;
+    assert_eq!(
+        store_grants(&worker),
+        grants_before,
+        "the store's grants changed"
+    );
+}
+
+fn cloud_group_of(t: &emulator::Tenant) -> Uuid {
+    t.groups
+        .values()
+        .find(|g| g.deleted.is_none() && g.security_enabled && !g.on_premises_sync_enabled)
+        .expect("a cloud security group")
+        .id
 }

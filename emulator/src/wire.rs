@@ -34,4 +34,10 @@ pub struct WireBehaviours {
     /// The caller lacks Management Group Reader: the management group tree and everything at
     /// management group or root scope answers 403 `AuthorizationFailed`.
     pub management_groups_forbidden: bool,
+    /// The worker's app was consented read permissions only: every Graph write (any method but
+    /// GET, `$batch` itself excepted; its inner writes are refused one by one) answers 403
+    /// `Authorization_RequestDenied`, and every ARM write (PUT/DELETE under
+    /// `Microsoft.Authorization`: role assignments, eligibility requests) answers 403
+    /// `AuthorizationFailed`. Nothing is changed in the tenant.
+    pub read_only_app: bool,
 }

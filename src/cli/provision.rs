@@ -2,7 +2,8 @@
 //! --grant-principal-type <resource type>` and `--revoke-grant <grant id>` (c1z-format.md
 //! section 6). Ids are resolved against the store of `state-dir`; the outcome is printed as one
 //! JSON line on stdout, with baton's annotation (`GrantAlreadyExists`, `GrantAlreadyRevoked`)
-//! when nothing had to change.
+//! when nothing had to change. Without `--provisioning` it refuses before opening the store or
+//! signing in to Microsoft.
 
 use std::sync::Arc;
 
@@ -10,7 +11,7 @@ use clap::Args;
 use serde_json::json;
 
 use crate::config::Config;
-use crate::provision::{GrantOutcome, PrincipalRef, Provisioner, RevokeOutcome};
+use crate::provision::{GrantOutcome, PrincipalRef, ProvisionError, Provisioner, RevokeOutcome};
 use crate::store::StoreUse;
 use crate::sync::setup;
 
@@ -55,6 +56,11 @@ impl OneShotArgs {
 /// Runs the one-shot: one grant or one revoke. Fails (exit 1) on any error, having written
 /// nothing more than Microsoft accepted.
 pub async fn run(config: &Config, args: &OneShotArgs) -> anyhow::Result<()> {
+    // Refused here, before the client is built: a refusal must not fetch a token (nor need
+    // Microsoft to be reachable). `Provisioner` refuses the same way for its other callers.
+    if !config.options.provisioning {
+        return Err(ProvisionError::Disabled.into());
+    }
     let store = Arc::new(setup::open_store(
         &config.state_dir,
         setup::projection_options(config),

@@ -324,6 +324,46 @@ fn handle_metered(ctx: &ArmContext, request: &ArmRequest) -> Response {
     response
 }
 
+/// The 403 ARM answers a write the caller holds no role for (`read_only_app`). The shape is
+/// ARM's common error body (`{"error": {"code", "message"}}`); the code and message are the ones
+/// Microsoft's troubleshooting articles quote for a role assignment write
+/// (MicrosoftDocs/SupportArticles-docs,
+/// support/azure/devops/troubleshoot-azure-rm-scenarios-while-creating-service-connections.md:
+/// "AuthorizationFailed ... The client '...' with object id '...' does not have authorization to
+/// perform action 'Microsoft.Authorization/roleAssignments/write' over scope '...' or the scope
+/// is invalid. If access was recently granted, please refresh your credentials."). The client
+/// is the worker's app, the object id its service principal's (or the app id when the tenant
+/// holds no service principal for it).
+fn write_forbidden(ctx: &ArmContext, method: &str, scope: &str, rest: &[String]) -> ArmError {
+    let (client, object) = {
+        let tenant = ctx.state.read_tenant();
+        let client = tenant.client_app_id;
+        let object = tenant
+            .service_principals
+            .values()
+            .find(|sp| sp.app_id == client)
+            .map_or(client, |sp| sp.id);
+        (client, object)
+    };
+    let collection = match rest.first().map(|c| c.to_ascii_lowercase()).as_deref() {
+        Some("roleeligibilityschedulerequests") => "roleEligibilityScheduleRequests",
+        Some("roledefinitions") => "roleDefinitions",
+        _ => "roleAssignments",
+    };
+    let verb = if method == "DELETE" {
+        "delete"
+    } else {
+        "write"
+    };
+    ArmError::new(
+        StatusCode::FORBIDDEN,
+        "AuthorizationFailed",
+        format!(
+            "The client '{client}' with object id '{object}' does not have authorization to perform action 'Microsoft.Authorization/{collection}/{verb}' over scope '{scope}' or the scope is invalid. If access was recently granted, please refresh your credentials."
+        ),
+    )
+}
+
 /// Splits `{scope}/providers/Microsoft.Authorization/{rest}` (the last such marker).
 fn authorization_split(path: &str) -> Option<(String, Vec<String>)> {
     let marker = "/providers/microsoft.authorization/";
@@ -355,6 +395,9 @@ fn route(ctx: &ArmContext, request: &ArmRequest) -> Result<ArmReply, ArmError> {
         ));
     }
     if let Some((scope, rest)) = authorization_split(&request.path) {
+        if ctx.state.wire().read_only_app && matches!(method, "PUT" | "DELETE") {
+            return Err(write_forbidden(ctx, method, &scope, &rest));
+        }
         let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
         let lower: Vec<String> = rest.iter().map(|s| s.to_ascii_lowercase()).collect();
         let lower: Vec<&str> = lower.iter().map(String::as_str).collect();

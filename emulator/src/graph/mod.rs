@@ -187,9 +187,12 @@ fn finish(ctx: &GraphContext, endpoint: String, mut response: Response) -> Respo
     ctx.state
         .meter
         .record("graph", endpoint, response.status().as_u16());
-    let request_id = uuid::Uuid::new_v4().to_string();
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert("request-id", v);
+    // An error answer already carries the request id of its body's `innerError`.
+    if !response.headers().contains_key("request-id") {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        if let Ok(v) = HeaderValue::from_str(&request_id) {
+            response.headers_mut().insert("request-id", v);
+        }
     }
     response
 }
@@ -282,6 +285,11 @@ pub fn handle_metered(ctx: &GraphContext, request: &GraphRequest) -> Outcome {
 pub fn route(ctx: &GraphContext, request: &GraphRequest) -> Result<GraphReply, GraphError> {
     let segments = request.segments();
     let method = &request.method;
+    let batch = *method == Method::POST && segments.as_slice() == ["$batch"];
+    if !batch && *method != Method::GET && ctx.state.wire().read_only_app {
+        // Refused before any handler runs, so nothing in the tenant changes.
+        return Err(GraphError::insufficient_privileges());
+    }
     match (method.as_str(), segments.as_slice()) {
         ("POST", ["$batch"]) => batch::handle(ctx, request),
         ("GET", ["organization"]) => lists::organization(ctx, request),

@@ -69,6 +69,21 @@ impl GraphError {
         )
     }
 
+    /// The 403 Graph answers a write the app holds no permission for. The shape and the
+    /// `innerError` (`request-id`, `date`) are microsoftgraph/microsoft-graph-docs-contrib
+    /// concepts/errors.md ("403 Forbidden: Access is denied to the requested resource. The user
+    /// might not have enough permission"); the code and message are the ones Microsoft's
+    /// troubleshooting article quotes (MicrosoftDocs/SupportArticles-docs,
+    /// support/entra/entra-id/app-integration/troubleshoot-authorization-requestdenied-graph-api.md:
+    /// "`Authorization_RequestDenied`. Insufficient privileges to complete the operation.").
+    pub fn insufficient_privileges() -> GraphError {
+        GraphError::new(
+            StatusCode::FORBIDDEN,
+            "Authorization_RequestDenied",
+            "Insufficient privileges to complete the operation.",
+        )
+    }
+
     pub fn with_header(mut self, name: &'static str, value: String) -> GraphError {
         self.headers.push((name, value));
         self
@@ -95,9 +110,16 @@ impl GraphError {
         })
     }
 
+    /// The answer, its `request-id` header the one in the body's `innerError`, as Graph sends.
     pub fn into_response_for(self, client_request_id: &str) -> Response {
         let body = self.body(client_request_id);
+        let request_id = body["error"]["innerError"]["request-id"]
+            .as_str()
+            .map(str::to_owned);
         let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(v) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+            response.headers_mut().insert("request-id", v);
+        }
         for (name, value) in self.headers {
             if let Ok(v) = HeaderValue::from_str(&value) {
                 response.headers_mut().insert(name, v);
