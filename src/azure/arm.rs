@@ -1,4 +1,5 @@
-//! Azure Resource Manager calls: GET (one page, or every page following `nextLink`), PUT, DELETE.
+//! Azure Resource Manager reads: GET (one page, or every page following `nextLink`). Writes go
+//! through [`AzureClient::write`] (`write.rs`).
 
 use async_stream::try_stream;
 use futures::Stream;
@@ -13,7 +14,7 @@ impl AzureClient {
     /// GET an ARM URL: path+query relative to the ARM endpoint (with its `api-version`), or an
     /// absolute `nextLink` as ARM returned it.
     pub async fn arm_get(&self, url: &str) -> Result<Value, ApiError> {
-        self.arm_call(Method::GET, url, &[], None).await
+        self.arm_get_with_headers(url, &[]).await
     }
 
     /// GET with request headers, e.g. `Cache-Control: no-cache` where ARM would serve a cache.
@@ -22,34 +23,12 @@ impl AzureClient {
         url: &str,
         headers: &[(&str, &str)],
     ) -> Result<Value, ApiError> {
-        self.arm_call(Method::GET, url, headers, None).await
-    }
-
-    /// PUT (create or replace) an ARM resource; PUT is idempotent, so it is retried.
-    pub async fn arm_put(&self, url: &str, body: &Value) -> Result<Value, ApiError> {
-        self.arm_call(Method::PUT, url, &[], Some(body)).await
-    }
-
-    /// DELETE an ARM resource.
-    pub async fn arm_delete(&self, url: &str) -> Result<(), ApiError> {
-        self.arm_call(Method::DELETE, url, &[], None)
-            .await
-            .map(drop)
-    }
-
-    async fn arm_call(
-        &self,
-        method: Method,
-        url: &str,
-        headers: &[(&str, &str)],
-        body: Option<&Value>,
-    ) -> Result<Value, ApiError> {
         let call = Call {
             api: Api::Arm,
-            method,
+            method: Method::GET,
             url: self.pipeline.resolve(Api::Arm, url)?,
             headers,
-            body,
+            body: None,
             idempotent: true,
         };
         Ok(self.pipeline.send(call).await?.body)

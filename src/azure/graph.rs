@@ -1,4 +1,5 @@
-//! Microsoft Graph calls: GET (one page, or every page of a collection), writes, and `$batch`.
+//! Microsoft Graph reads: GET (one page, or every page of a collection) and `$batch`. Writes
+//! go through [`AzureClient::write`] (`write.rs`).
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -20,37 +21,13 @@ impl AzureClient {
     /// GET a Graph URL: a path+query relative to the Graph root (`/v1.0/users?$top=999`) or an
     /// absolute nextLink/deltaLink as Graph returned it (replayed unchanged).
     pub async fn graph_get(&self, url: &str, headers: &[(&str, &str)]) -> Result<Value, ApiError> {
-        self.graph_call(Method::GET, url, headers, None, true).await
-    }
-
-    /// POST to Graph (provisioning writes). Not retried after an unknown outcome.
-    pub async fn graph_post(&self, url: &str, body: &Value) -> Result<Value, ApiError> {
-        self.graph_call(Method::POST, url, &[], Some(body), false)
-            .await
-    }
-
-    /// DELETE on Graph.
-    pub async fn graph_delete(&self, url: &str) -> Result<(), ApiError> {
-        self.graph_call(Method::DELETE, url, &[], None, true)
-            .await
-            .map(drop)
-    }
-
-    async fn graph_call(
-        &self,
-        method: Method,
-        url: &str,
-        headers: &[(&str, &str)],
-        body: Option<&Value>,
-        idempotent: bool,
-    ) -> Result<Value, ApiError> {
         let call = Call {
             api: Api::Graph,
-            method,
+            method: Method::GET,
             url: self.pipeline.resolve(Api::Graph, url)?,
             headers,
-            body,
-            idempotent,
+            body: None,
+            idempotent: true,
         };
         Ok(self.pipeline.send(call).await?.body)
     }
